@@ -1,0 +1,127 @@
+//! `tally-host`: serve a Spin application locally, optionally with its own Redis shards.
+//!
+//! `tally-host --shards 2` starts two redis-server shards on free loopback ports, points the
+//! application's `shards` variable at them, and serves http://127.0.0.1:3000 until Ctrl-C or
+//! SIGTERM, then stops the shards.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tally_host::runtime::{Application, HostOptions};
+use tally_host::server::{Server, ServerOptions};
+use tally_host::shards::RedisShards;
+use tally_host::spin_redis::RedisPolicy;
+
+/// Serve a Spin application on wasmtime, the way `spin up` would.
+#[derive(Parser, Debug)]
+#[command(name = "tally-host", version)]
+struct Args {
+    /// The Spin manifest.
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Start this many local redis-server shards and set the `shards` variable to them.
+    #[arg(long, default_value_t = 0)]
+    shards: usize,
+    /// Open fresh Redis connections for every request, as real Spin does (default: reuse).
+    #[arg(long)]
+    no_redis_reuse: bool,
+    /// Redis connect timeout in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    redis_connect_timeout_ms: u64,
+    /// Redis command timeout in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    redis_command_timeout_ms: u64,
+    /// Allocate instances on demand instead of from the pooling allocator.
+    #[arg(long)]
+    no_pooling: bool,
+    /// Do not print a line per request.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // Shards are started on the main thread, which lives as long as they must.
+    let shards = match args.shards {
+        0 => None,
+        n => Some(RedisShards::start(n).context("starting local Redis shards")?),
+    };
+    let shard_list = shards.as_ref().map(RedisShards::shard_list);
+
+    let options = HostOptions {
+        redis: RedisPolicy {
+            reuse_connections: !args.no_redis_reuse,
+            connect_timeout: Duration::from_millis(args.redis_connect_timeout_ms),
+            command_timeout: Duration::from_millis(args.redis_command_timeout_ms),
+        },
+        pooling: !args.no_pooling,
+        ..HostOptions::default()
+    };
+    let app = Application::load_with_env(&args.manifest, options, move |name| {
+        match (name, &shard_list) {
+            ("SPIN_VARIABLE_SHARDS", Some(list)) => Some(list.clone()),
+            _ => std::env::var(name).ok(),
+        }
+    })?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args, Arc::new(app), shards.as_ref()))?;
+    drop(shards);
+    eprintln!("tally-host: stopped");
+    Ok(())
+}
+
+async fn serve(args: Args, app: Arc<Application>, shards: Option<&RedisShards>) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    print_banner(addr, shards);
+    let server = Server::new(
+        app,
+        ServerOptions {
+            log_requests: !args.quiet,
+            ..ServerOptions::default()
+        },
+    );
+    server.serve(listener, shutdown_signal()).await
+}
+
+fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>) {
+    if let Some(shards) = shards {
+        for shard in shards.shards() {
+            eprintln!(
+                "tally-host: shard {} = redis://127.0.0.1:{} (data in {})",
+                shard.name(),
+                shard.port(),
+                shard.dir().display()
+            );
+        }
+    }
+    eprintln!("tally-host: serving http://{addr}");
+    for route in ["/visit/...", "/visits/...", "/metrics", "/summary", "/health"] {
+        eprintln!("  http://{addr}{route}");
+    }
+    eprintln!("try: curl -s http://{addr}/health");
+    eprintln!("     curl -s -X POST http://{addr}/visit/home");
+    eprintln!("stop with Ctrl-C");
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("tally-host: shutting down");
+}

@@ -1,0 +1,306 @@
+//! The application loaded into wasmtime, the way Spin loads it.
+//!
+//! At start-up: read `spin.toml`, resolve variables (a required variable without a value is an
+//! error now, not at request time), check every component's `allowed_outbound_hosts` and
+//! key-value labels, compile each component once and pre-instantiate it against a linker that
+//! offers exactly what Spin offers. Per request: a fresh `Store` and a fresh instance from the
+//! pooling allocator, dropped when the response body is done.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use spin_rules::allowed_hosts::AllowedHosts;
+use spin_rules::manifest::App;
+use spin_rules::routes::{RouteMatch, Router};
+use spin_rules::variables::Resolver;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::Scheme;
+use wasmtime_wasi_http::WasiHttpView;
+
+use crate::bindings;
+use crate::spin_kv::{KeyValueAccess, KeyValueStores};
+use crate::spin_redis::{RedisAccess, RedisConnector, RedisPolicy};
+use crate::spin_variables::VariablesAccess;
+use crate::state::RequestState;
+
+/// How often the epoch ticks; request deadlines are counted in ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Host settings that are not part of the Spin application.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// Outbound Redis time bounds and connection reuse.
+    pub redis: RedisPolicy,
+    /// Instances that may exist at once (the pooling allocator's slots).
+    pub max_instances: u32,
+    /// Linear memory one instance may grow to.
+    pub max_instance_memory_bytes: usize,
+    /// Wall-clock bound on one request's guest execution.
+    pub request_timeout: Duration,
+    /// Use the pooling allocator (faster instantiation); off allocates on demand.
+    pub pooling: bool,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            redis: RedisPolicy::default(),
+            max_instances: 256,
+            max_instance_memory_bytes: 64 << 20,
+            request_timeout: Duration::from_secs(30),
+            pooling: true,
+        }
+    }
+}
+
+/// One component, compiled and pre-instantiated, with its capabilities.
+struct LoadedComponent {
+    id: Arc<str>,
+    pre: ProxyPre<RequestState>,
+    allowed_hosts: Arc<AllowedHosts>,
+    key_value_stores: Arc<BTreeSet<String>>,
+}
+
+/// A loaded Spin application ready to serve requests.
+pub struct Application {
+    engine: Engine,
+    router: Router,
+    components: HashMap<String, LoadedComponent>,
+    resolver: Arc<Resolver>,
+    kv: Arc<KeyValueStores>,
+    redis: Arc<RedisConnector>,
+    options: HostOptions,
+    _epoch_ticker: EpochTicker,
+}
+
+/// A routed request's outcome before it becomes an HTTP response.
+pub enum Dispatch {
+    /// The component answered (its status may be anything).
+    Answered(hyper::Response<HyperOutgoingBody>),
+    /// The component trapped or never answered: Spin answers 500.
+    Failed(anyhow::Error),
+}
+
+impl Application {
+    /// Loads `spin.toml`, resolving variables with `SPIN_VARIABLE_*` from the process
+    /// environment.
+    pub fn load(manifest: &Path, options: HostOptions) -> Result<Self> {
+        Self::load_with_env(manifest, options, |name| std::env::var(name).ok())
+    }
+
+    /// Loads `spin.toml`, resolving `SPIN_VARIABLE_*` through `env` (tests inject values here
+    /// instead of mutating the process environment).
+    pub fn load_with_env(
+        manifest: &Path,
+        options: HostOptions,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let app = App::load(manifest)
+            .with_context(|| format!("loading Spin manifest {}", manifest.display()))?;
+        let resolver = Arc::new(Resolver::new(&app, env)?);
+        resolver.ensure_required_resolvable()?;
+        let router = Router::build(&app)?;
+
+        let engine = build_engine(&options)?;
+        let linker = build_linker(&engine)?;
+        let kv = Arc::new(KeyValueStores::with_default_store());
+
+        let mut components = HashMap::new();
+        for (id, decl) in &app.components {
+            kv.check_labels(id, &decl.key_value_stores)?;
+            let allowed_hosts = AllowedHosts::parse(&decl.allowed_outbound_hosts, &resolver)
+                .with_context(|| format!("component {id:?}: invalid allowed_outbound_hosts"))?;
+            let component = Component::from_file(&engine, &decl.source).with_context(|| {
+                format!(
+                    "component {id:?}: cannot load {} (build the components first)",
+                    decl.source.display()
+                )
+            })?;
+            let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
+                .with_context(|| format!("component {id:?} is not an HTTP component"))?;
+            components.insert(
+                id.clone(),
+                LoadedComponent {
+                    id: Arc::from(id.as_str()),
+                    pre,
+                    allowed_hosts: Arc::new(allowed_hosts),
+                    key_value_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
+                },
+            );
+        }
+        let redis = Arc::new(RedisConnector::new(options.redis.clone()));
+        let epoch_ticker = EpochTicker::start(engine.clone());
+        Ok(Self {
+            engine,
+            router,
+            components,
+            resolver,
+            kv,
+            redis,
+            options,
+            _epoch_ticker: epoch_ticker,
+        })
+    }
+
+    /// The application's router.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The node-local key-value stores (for inspection in tests).
+    pub fn key_value_stores(&self) -> &KeyValueStores {
+        &self.kv
+    }
+
+    /// The options the host runs with.
+    pub fn options(&self) -> &HostOptions {
+        &self.options
+    }
+
+    /// Runs the matched component on a prepared request (Spin headers already set).
+    pub async fn dispatch<B>(&self, route: &RouteMatch, req: hyper::Request<B>) -> Dispatch
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        match self.run_component(route.component_id(), req).await {
+            Ok(resp) => Dispatch::Answered(resp),
+            Err(err) => Dispatch::Failed(err),
+        }
+    }
+
+    async fn run_component<B>(
+        &self,
+        component_id: &str,
+        req: hyper::Request<B>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let component = self
+            .components
+            .get(component_id)
+            .with_context(|| format!("unknown component {component_id:?}"))?;
+        let mut store = self.new_store(component);
+        let proxy = component.pre.instantiate_async(&mut store).await?;
+        let request = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+
+        let task = tokio::task::spawn(async move {
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, outparam)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(code)) => Err(anyhow::anyhow!("component answered with error {code:?}")),
+            Err(_) => {
+                let err = match task.await {
+                    Ok(Ok(())) => anyhow::anyhow!("component never set a response"),
+                    Ok(Err(err)) => err,
+                    Err(join) => join.into(),
+                };
+                Err(err.context(format!("component {component_id:?} failed")))
+            }
+        }
+    }
+
+    fn new_store(&self, component: &LoadedComponent) -> Store<RequestState> {
+        let state = RequestState::new(
+            RedisAccess {
+                allowed: component.allowed_hosts.clone(),
+                connector: self.redis.clone(),
+            },
+            KeyValueAccess {
+                stores: self.kv.clone(),
+                allowed: component.key_value_stores.clone(),
+            },
+            VariablesAccess {
+                resolver: self.resolver.clone(),
+                component_id: component.id.clone(),
+            },
+            store_limits(&self.options),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let ticks = self.options.request_timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(ticks.max(1) as u64);
+        store
+    }
+}
+
+fn store_limits(options: &HostOptions) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(options.max_instance_memory_bytes)
+        .build()
+}
+
+fn build_engine(options: &HostOptions) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if options.pooling {
+        let slots = options.max_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 4)
+            .total_memories(slots * 2)
+            .total_tables(slots * 4)
+            .total_stacks(slots)
+            .max_memory_size(options.max_instance_memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.memory_reservation(options.max_instance_memory_bytes as u64);
+    }
+    Engine::new(&config).context("configuring wasmtime")
+}
+
+/// A linker offering what Spin offers an HTTP component: WASI 0.2, `wasi:http`, and Spin's
+/// Redis, key-value and variables interfaces. Anything else a component imports fails
+/// pre-instantiation with a clear error at start-up.
+fn build_linker(engine: &Engine) -> Result<Linker<RequestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    bindings::redis::add_to_linker::<_, HasSelf<RequestState>>(&mut linker, |s| s)?;
+    bindings::key_value::add_to_linker::<_, HasSelf<RequestState>>(&mut linker, |s| s)?;
+    bindings::variables::add_to_linker::<_, HasSelf<RequestState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// Advances the engine's epoch so request deadlines fire; stops when dropped.
+struct EpochTicker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("tally-epoch".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(EPOCH_TICK)
+                {
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        Self { stop: Some(stop) }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.take();
+    }
+}

@@ -1,0 +1,66 @@
+//! The per-request store data: everything one component instance can reach, dropped with the
+//! request. WASI gets no preopened directories, no environment and no network sockets; stdout
+//! and stderr go to the host's own, like `spin up` without `--follow` files.
+
+use wasmtime::component::ResourceTable;
+use wasmtime::StoreLimits;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::outbound_http::DenyOutboundHttp;
+use crate::spin_kv::KeyValueAccess;
+use crate::spin_redis::RedisAccess;
+use crate::spin_variables::VariablesAccess;
+
+/// The data of one request's `Store`.
+pub struct RequestState {
+    pub(crate) table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: DenyOutboundHttp,
+    pub(crate) limits: StoreLimits,
+    pub(crate) redis: RedisAccess,
+    pub(crate) kv: KeyValueAccess,
+    pub(crate) variables: VariablesAccess,
+}
+
+impl RequestState {
+    /// State for one instance with the given capabilities.
+    pub fn new(
+        redis: RedisAccess,
+        kv: KeyValueAccess,
+        variables: VariablesAccess,
+        limits: StoreLimits,
+    ) -> Self {
+        let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
+        Self {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: DenyOutboundHttp,
+            limits,
+            redis,
+            kv,
+            variables,
+        }
+    }
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+# Shared by the scripts in this folder: installs what Tally needs, builds the components.
+# Source it; it changes nothing until a function is called.
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs Debian packages that are missing, as root directly or through sudo.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "missing: $*; install them with: apt-get install -y $*" >&2
+      return 1
+    fi
+  fi
+  say "installing $* with apt-get"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Makes sure the toolchain target and redis-server are present.
+ensure_prereqs() {
+  command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; return 1; }
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    say "adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)"
+    rustup target add wasm32-wasip2
+  fi
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+}
+
+# Makes sure the load tools of record are present (benchmarks only).
+ensure_load_tools() {
+  local missing=()
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
+# Builds every component (and the test probe) for wasm32-wasip2 into target/wasm32-wasip2/component/.
+build_components() {
+  say "building the components for wasm32-wasip2"
+  cargo build --target wasm32-wasip2 --profile component \
+    -p visit -p visits -p metrics -p summary -p health -p spin-probe
+}
+
+# Prints a free loopback TCP port.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits (up to 60 s) until `curl URL` succeeds; fails if the process PID dies first.
+wait_for_url() {
+  local url=$1 pid=$2 deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { echo "process $pid exited before $url answered" >&2; return 1; }
+    [ $SECONDS -lt $deadline ] || { echo "$url did not answer within 60 s" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+# Runs wrk and prints "req/s p50 p99" (latencies in ms).
+wrk_figures() {
+  local out
+  out=$(wrk "$@" --latency)
+  echo "$out" >&2
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec:/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+
+# Converts a wrk latency like 1.23ms, 850.00us or 1.01s to milliseconds.
+to_ms() {
+  python3 -c 'import sys,re; v=sys.argv[1]; m=re.match(r"([\d.]+)(us|ms|s)$", v); n=float(m.group(1)); print(round(n/1000 if m.group(2)=="us" else n*1000 if m.group(2)=="s" else n, 3))' "$1"
+}

@@ -1,0 +1,33 @@
+//! `GET /health` and `GET /health/live`: shard reachability for probes.
+
+use std::time::Instant;
+
+use spin_sdk::http::{Method, Request, Response};
+use tally_core::health::{HealthReport, ShardHealth};
+
+use crate::respond::{self, Failure};
+use crate::{config, shard_io};
+
+/// Answers a health request.
+pub fn handle(req: Request) -> Response {
+    respond::outcome(answer(&req))
+}
+
+fn answer(req: &Request) -> Result<Response, Failure> {
+    respond::require_method(req.method(), &[Method::Get, Method::Head])?;
+    if req.path().trim_end_matches('/').ends_with("/live") {
+        return Ok(respond::json(200, &serde_json::json!({"status": "live"})));
+    }
+    let shards = config::shards()?;
+    let report = HealthReport::from_shards(shards.iter().map(probe).collect());
+    Ok(respond::json(report.http_status(), &report))
+}
+
+fn probe(shard: &tally_core::config::ShardConfig) -> ShardHealth {
+    let started = Instant::now();
+    let outcome = shard_io::open(shard)
+        .map_err(|err| err.to_string())
+        .and_then(|conn| shard_io::ping(&conn));
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    ShardHealth::new(shard, outcome.is_ok(), latency_ms)
+}

@@ -1,0 +1,9 @@
+//! Spin glue shared by Tally's components: everything that touches the Spin SDK but is the same
+//! in every component, written once. Pure decisions live in `tally-core`; this crate only reads
+//! variables, talks to Redis and the key-value store, and turns outcomes into HTTP responses.
+//! It compiles for `wasm32-wasip2` only (it imports Spin's host interfaces).
+
+pub mod config;
+pub mod health;
+pub mod respond;
+pub mod shard_io;

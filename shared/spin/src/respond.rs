@@ -1,0 +1,101 @@
+//! Turning outcomes into HTTP responses, in one place: JSON bodies, RFC 9457 problems, 405s.
+
+use serde::Serialize;
+use spin_sdk::http::{Method, Response};
+use tally_core::problem::{Problem, ProblemKind};
+
+/// A request that cannot be answered normally, with the problem to answer instead.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong, as the client will see it.
+    pub problem: Problem,
+    /// Extra response headers (`Allow`, `Retry-After`, …).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Failure {
+    /// A failure answered with `kind` and a human-readable detail.
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            problem: Problem::new(kind, detail),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The deployment is misconfigured; the detail goes to the log, not to the client.
+    pub fn misconfigured(detail: String) -> Self {
+        eprintln!("{}", serde_json::json!({"level": "error", "msg": detail}));
+        Self::new(
+            ProblemKind::Unavailable,
+            "the service is misconfigured; the operator has been told",
+        )
+    }
+
+    /// The method is not one of `allowed`.
+    pub fn method_not_allowed(allowed: &[Method]) -> Self {
+        let list = allowed
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut failure = Self::new(
+            ProblemKind::MethodNotAllowed,
+            format!("this endpoint accepts {list}"),
+        );
+        failure.headers.push(("allow".into(), list));
+        failure
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// The HTTP response for this failure.
+    pub fn into_response(self) -> Response {
+        let mut builder = Response::builder();
+        builder
+            .status(self.problem.status)
+            .header("content-type", "application/problem+json");
+        for (name, value) in self.headers {
+            builder.header(name, value);
+        }
+        builder
+            .body(serde_json::to_vec(&self.problem).unwrap_or_default())
+            .build()
+    }
+}
+
+/// Fails with 405 unless the request's method is one of `allowed`.
+pub fn require_method(method: &Method, allowed: &[Method]) -> Result<(), Failure> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(Failure::method_not_allowed(allowed))
+    }
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(serde_json::to_vec(body).unwrap_or_default())
+        .build()
+}
+
+/// The response for a handler's outcome.
+pub fn outcome(result: Result<Response, Failure>) -> Response {
+    result.unwrap_or_else(Failure::into_response)
+}
+
+/// 501 for an endpoint that is routed but not built yet.
+pub fn not_implemented(component: &str) -> Response {
+    Failure::new(
+        ProblemKind::NotImplemented,
+        format!("the {component} endpoint is not implemented yet"),
+    )
+    .into_response()
+}

@@ -1,0 +1,111 @@
+//! Body of `GET /health`: per-shard reachability, latency and breaker phase, with a status
+//! code a Kubernetes probe can act on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::breaker::Phase;
+
+/// Overall health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Every shard answered.
+    Ok,
+    /// Some shards answered: keys on the others fail, the rest works.
+    Degraded,
+    /// No shard answered.
+    Down,
+}
+
+/// One shard's health as seen from this node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardHealth {
+    /// The shard's configured name (never its address or password).
+    pub name: String,
+    /// Whether it answered `PING`.
+    pub reachable: bool,
+    /// Round-trip time of the `PING`, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// This node's breaker phase for the shard: `closed`, `open` or `half_open`.
+    pub breaker: String,
+}
+
+impl ShardHealth {
+    /// A shard's health entry.
+    pub fn new(name: &str, latency_ms: Option<f64>, breaker: Phase) -> Self {
+        ShardHealth {
+            name: name.to_owned(),
+            reachable: latency_ms.is_some(),
+            latency_ms,
+            breaker: breaker.as_str().to_owned(),
+        }
+    }
+}
+
+/// Reply to `GET /health`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthReply {
+    /// Overall status.
+    pub status: HealthStatus,
+    /// Per shard, in name order.
+    pub shards: Vec<ShardHealth>,
+}
+
+impl HealthReply {
+    /// The reply for these shards; the overall status follows from their reachability.
+    pub fn from_shards(shards: Vec<ShardHealth>) -> Self {
+        let reachable = shards.iter().filter(|s| s.reachable).count();
+        let status = if reachable == shards.len() {
+            HealthStatus::Ok
+        } else if reachable > 0 {
+            HealthStatus::Degraded
+        } else {
+            HealthStatus::Down
+        };
+        HealthReply { status, shards }
+    }
+
+    /// 200 while at least one shard answers (the node can still serve), else 503.
+    pub fn http_status(&self) -> u16 {
+        match self.status {
+            HealthStatus::Ok | HealthStatus::Degraded => 200,
+            HealthStatus::Down => 503,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn all_reachable_is_ok_200() {
+        let reply = HealthReply::from_shards(vec![ShardHealth::new("a", Some(0.4), Phase::Closed)]);
+        assert_eq!(reply.status, HealthStatus::Ok);
+        assert_eq!(reply.http_status(), 200);
+        assert_eq!(
+            serde_json::to_value(&reply).unwrap(),
+            json!({"status":"ok","shards":[{"name":"a","reachable":true,"latency_ms":0.4,"breaker":"closed"}]})
+        );
+    }
+
+    #[test]
+    fn some_unreachable_is_degraded_200() {
+        let reply = HealthReply::from_shards(vec![
+            ShardHealth::new("a", Some(1.0), Phase::Closed),
+            ShardHealth::new("b", None, Phase::Open),
+        ]);
+        assert_eq!(reply.status, HealthStatus::Degraded);
+        assert_eq!(reply.http_status(), 200);
+    }
+
+    #[test]
+    fn none_reachable_is_down_503() {
+        let reply = HealthReply::from_shards(vec![ShardHealth::new("a", None, Phase::HalfOpen)]);
+        assert_eq!(reply.status, HealthStatus::Down);
+        assert_eq!(reply.http_status(), 503);
+        assert_eq!(serde_json::to_value(&reply).unwrap()["status"], "down");
+    }
+}

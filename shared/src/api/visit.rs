@@ -1,0 +1,193 @@
+//! Bodies of the visit endpoints: `POST /visit/{page_id}`, `POST /visit` (batch) and
+//! `GET /visits/{page_id}`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::STATUS_SUCCESS;
+
+/// Reply to `POST /visit/{page_id}`: `{"status":"success","message":"Visit recorded for page
+/// {page_id}","count":N}` (the seed's shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitReply {
+    /// Always `"success"`.
+    pub status: String,
+    /// `Visit recorded for page {page_id}`.
+    pub message: String,
+    /// The page's count after this visit.
+    pub count: u64,
+}
+
+impl VisitReply {
+    /// The reply for a recorded visit to `page`, whose count is now `count`.
+    pub fn recorded(page: &str, count: u64) -> Self {
+        VisitReply {
+            status: STATUS_SUCCESS.to_owned(),
+            message: format!("Visit recorded for page {page}"),
+            count,
+        }
+    }
+}
+
+/// Body of `POST /visit`: `{"visits":[{"page":"/a","count":3}]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    /// The visits to record; pages may repeat.
+    pub visits: Vec<BatchVisit>,
+}
+
+/// One entry of a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchVisit {
+    /// The page id, normalized like a path's (see [`crate::validation::page_id`]).
+    pub page: String,
+    /// How many visits; 1 when absent.
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Reply to `POST /visit`: what was recorded per page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReply {
+    /// Always `"success"`.
+    pub status: String,
+    /// Per distinct page: visits added by this batch and the resulting count.
+    pub recorded: Vec<RecordedPage>,
+    /// Total visits added by this batch.
+    pub total_added: u64,
+    /// True when an `Idempotency-Key` matched an earlier batch and nothing was counted again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+impl BatchReply {
+    /// A successful reply listing `recorded`.
+    pub fn new(recorded: Vec<RecordedPage>, replayed: bool) -> Self {
+        BatchReply {
+            status: STATUS_SUCCESS.to_owned(),
+            total_added: recorded.iter().map(|r| r.added).sum(),
+            recorded,
+            replayed,
+        }
+    }
+}
+
+/// One page's outcome in a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedPage {
+    /// The normalized page id.
+    pub page: String,
+    /// Visits this batch added.
+    pub added: u64,
+    /// The page's count afterwards.
+    pub count: u64,
+}
+
+/// Where a count was read from: `"cache"` or `"redis_<shard>"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum ServedVia {
+    /// The node's key-value cache.
+    Cache,
+    /// The named Redis shard.
+    Redis(String),
+}
+
+impl fmt::Display for ServedVia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServedVia::Cache => f.write_str("cache"),
+            ServedVia::Redis(shard) => write!(f, "redis_{shard}"),
+        }
+    }
+}
+
+impl From<ServedVia> for String {
+    fn from(via: ServedVia) -> String {
+        via.to_string()
+    }
+}
+
+impl TryFrom<String> for ServedVia {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        if text == "cache" {
+            return Ok(ServedVia::Cache);
+        }
+        match text.strip_prefix("redis_") {
+            Some(shard) if !shard.is_empty() => Ok(ServedVia::Redis(shard.to_owned())),
+            _ => Err(format!("unknown served_via {text:?}")),
+        }
+    }
+}
+
+/// Reply to `GET /visits/{page_id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitsReply {
+    /// The page's count.
+    pub count: u64,
+    /// Where the count came from.
+    pub served_via: ServedVia,
+    /// Distinct visitors today (server's UTC day), when tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniques_today: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn visit_reply_keeps_the_seed_shape() {
+        let reply = VisitReply::recorded("home", 42);
+        assert_eq!(
+            serde_json::to_value(&reply).unwrap(),
+            json!({"status":"success","message":"Visit recorded for page home","count":42})
+        );
+    }
+
+    #[test]
+    fn batch_request_parses_and_defaults_count_to_one() {
+        let req: BatchRequest =
+            serde_json::from_str(r#"{"visits":[{"page":"/a","count":3},{"page":"b"}]}"#).unwrap();
+        assert_eq!(req.visits[0], BatchVisit { page: "/a".into(), count: 3 });
+        assert_eq!(req.visits[1].count, 1);
+    }
+
+    #[test]
+    fn batch_reply_totals_and_hides_replayed_when_false() {
+        let reply = BatchReply::new(
+            vec![
+                RecordedPage { page: "a".into(), added: 3, count: 10 },
+                RecordedPage { page: "b".into(), added: 1, count: 1 },
+            ],
+            false,
+        );
+        let value = serde_json::to_value(&reply).unwrap();
+        assert_eq!(value["total_added"], 4);
+        assert!(value.get("replayed").is_none());
+        let replay = BatchReply::new(vec![], true);
+        assert_eq!(serde_json::to_value(&replay).unwrap()["replayed"], true);
+    }
+
+    #[test]
+    fn served_via_is_a_plain_string() {
+        let reply = VisitsReply { count: 5, served_via: ServedVia::Redis("a".into()), uniques_today: Some(2) };
+        assert_eq!(
+            serde_json::to_value(&reply).unwrap(),
+            json!({"count":5,"served_via":"redis_a","uniques_today":2})
+        );
+        let cached: VisitsReply = serde_json::from_str(r#"{"count":1,"served_via":"cache"}"#).unwrap();
+        assert_eq!(cached.served_via, ServedVia::Cache);
+        assert_eq!(cached.uniques_today, None);
+        assert!(serde_json::from_str::<VisitsReply>(r#"{"count":1,"served_via":"disk"}"#).is_err());
+        assert!(serde_json::from_str::<VisitsReply>(r#"{"count":1,"served_via":"redis_"}"#).is_err());
+    }
+}

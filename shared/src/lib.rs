@@ -1,0 +1,20 @@
+//! Tally's core: every decision the components make, as pure functions.
+//!
+//! Each Spin component is a fresh instance per request, talking to Redis shards; whatever can
+//! be decided without I/O is decided here, where it compiles natively and is unit-, property-
+//! and bench-tested: where a key lives ([`hashing`]), whether a client may proceed
+//! ([`token_bucket`], mirrored in Redis by [`token_bucket_script`]), whether a shard may be
+//! called ([`breaker`]), what input is acceptable ([`validation`], [`rfc3339`]) and what the
+//! API returns ([`api`]). Nothing here reads a clock, draws a random number or does I/O: the
+//! caller passes state and "now" in and stores what comes out.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod breaker;
+pub mod hashing;
+pub mod rfc3339;
+pub mod token_bucket;
+pub mod token_bucket_script;
+pub mod validation;

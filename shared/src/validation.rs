@@ -1,0 +1,478 @@
+//! What input Tally accepts, decided in one place with one error type.
+//!
+//! Every component validates the same things (page ids, metric samples, batch and body sizes,
+//! query parameters); doing it here keeps the rules identical everywhere and testable natively.
+//! [`ValidationError`] carries a stable machine code ([`ValidationError::code`]) and a human
+//! message; the API layer turns it into an RFC 9457 problem in one place.
+//!
+//! # Page ids: the one normalization
+//!
+//! A page id arrives percent-encoded in a path (`/visit/blog%2Fpost`) or as a JSON string in a
+//! batch. Both go through [`page_id`]:
+//!
+//! 1. Percent-decoding, once (`%2F` becomes `/`; `+` stays `+`). A `%` not followed by two hex
+//!    digits is refused, and the decoded bytes must be UTF-8.
+//! 2. **Normalization**: a single leading `/` is dropped unless it is the whole id, so the batch
+//!    entry `"/a"` and the path `/visit/a` count the same page, and `/` (a site's root) stays a
+//!    valid id of its own. Nothing else changes: case and inner slashes are significant.
+//! 3. Checks on the result: 1 to 256 bytes, no control character (Unicode `Cc`).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::rfc3339;
+
+/// Longest page id, in bytes after decoding and normalization.
+pub const MAX_PAGE_ID_BYTES: usize = 256;
+/// Most visits in one batch request.
+pub const MAX_BATCH_VISITS: usize = 1_000;
+/// Largest request body accepted, in bytes (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest `count` of one batch entry.
+pub const MAX_COUNT_PER_VISIT: u64 = 1_000;
+/// Longest metric type name.
+pub const MAX_METRIC_TYPE_BYTES: usize = 64;
+/// How far in the future a metric timestamp may be, in milliseconds (5 minutes).
+pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1_000;
+/// Metrics listed when `limit` is absent.
+pub const DEFAULT_LIST_LIMIT: usize = 100;
+/// Largest `limit` for listing metrics.
+pub const MAX_LIST_LIMIT: usize = 1_000;
+
+/// Everything that can be wrong with input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValidationError {
+    /// The page id is empty after decoding.
+    PageIdEmpty,
+    /// The page id is longer than [`MAX_PAGE_ID_BYTES`].
+    PageIdTooLong,
+    /// The page id has a `%` not followed by two hex digits.
+    PageIdBadEncoding,
+    /// The decoded page id is not UTF-8.
+    PageIdNotUtf8,
+    /// The page id contains a control character.
+    PageIdControlChar,
+    /// The metric value is NaN or infinite.
+    MetricValueNotFinite,
+    /// The metric type is not `[a-z0-9_.-]{1,64}`.
+    MetricTypeInvalid,
+    /// The metric timestamp is not RFC 3339.
+    MetricTimestampInvalid,
+    /// The metric timestamp is more than 5 minutes ahead of the server's clock.
+    MetricTimestampInFuture,
+    /// A batch without visits.
+    BatchEmpty,
+    /// A batch with more than [`MAX_BATCH_VISITS`] visits.
+    BatchTooLarge,
+    /// A batch entry's count is 0 or above [`MAX_COUNT_PER_VISIT`].
+    VisitCountInvalid,
+    /// A body larger than [`MAX_BODY_BYTES`].
+    BodyTooLarge,
+    /// The `limit` query parameter is not 1 to [`MAX_LIST_LIMIT`].
+    LimitInvalid,
+    /// The `period` query parameter is not `all`, `daily` or `hourly`.
+    PeriodInvalid,
+}
+
+impl ValidationError {
+    /// Every variant, for exhaustive tests and documentation.
+    pub const ALL: [ValidationError; 15] = [
+        ValidationError::PageIdEmpty,
+        ValidationError::PageIdTooLong,
+        ValidationError::PageIdBadEncoding,
+        ValidationError::PageIdNotUtf8,
+        ValidationError::PageIdControlChar,
+        ValidationError::MetricValueNotFinite,
+        ValidationError::MetricTypeInvalid,
+        ValidationError::MetricTimestampInvalid,
+        ValidationError::MetricTimestampInFuture,
+        ValidationError::BatchEmpty,
+        ValidationError::BatchTooLarge,
+        ValidationError::VisitCountInvalid,
+        ValidationError::BodyTooLarge,
+        ValidationError::LimitInvalid,
+        ValidationError::PeriodInvalid,
+    ];
+
+    /// A stable machine-readable code; clients may match on it, so never change one.
+    pub fn code(self) -> &'static str {
+        match self {
+            ValidationError::PageIdEmpty => "page_id_empty",
+            ValidationError::PageIdTooLong => "page_id_too_long",
+            ValidationError::PageIdBadEncoding => "page_id_bad_encoding",
+            ValidationError::PageIdNotUtf8 => "page_id_not_utf8",
+            ValidationError::PageIdControlChar => "page_id_control_char",
+            ValidationError::MetricValueNotFinite => "metric_value_not_finite",
+            ValidationError::MetricTypeInvalid => "metric_type_invalid",
+            ValidationError::MetricTimestampInvalid => "metric_timestamp_invalid",
+            ValidationError::MetricTimestampInFuture => "metric_timestamp_in_future",
+            ValidationError::BatchEmpty => "batch_empty",
+            ValidationError::BatchTooLarge => "batch_too_large",
+            ValidationError::VisitCountInvalid => "visit_count_invalid",
+            ValidationError::BodyTooLarge => "body_too_large",
+            ValidationError::LimitInvalid => "limit_invalid",
+            ValidationError::PeriodInvalid => "period_invalid",
+        }
+    }
+
+    /// A message for people; it never echoes the input.
+    pub fn message(self) -> &'static str {
+        match self {
+            ValidationError::PageIdEmpty => "The page id is empty.",
+            ValidationError::PageIdTooLong => "The page id is longer than 256 bytes.",
+            ValidationError::PageIdBadEncoding => {
+                "The page id has a '%' that is not followed by two hexadecimal digits."
+            }
+            ValidationError::PageIdNotUtf8 => "The page id does not decode to UTF-8 text.",
+            ValidationError::PageIdControlChar => "The page id contains a control character.",
+            ValidationError::MetricValueNotFinite => "The metric value must be a finite number.",
+            ValidationError::MetricTypeInvalid => {
+                "The metric type must be 1 to 64 characters of a-z, 0-9, '_', '.' or '-'."
+            }
+            ValidationError::MetricTimestampInvalid => {
+                "The timestamp must be an RFC 3339 date-time such as 2024-05-01T12:00:00Z."
+            }
+            ValidationError::MetricTimestampInFuture => {
+                "The timestamp is more than 5 minutes in the future."
+            }
+            ValidationError::BatchEmpty => "The batch has no visits.",
+            ValidationError::BatchTooLarge => "A batch may carry at most 1000 visits.",
+            ValidationError::VisitCountInvalid => "A visit count must be between 1 and 1000.",
+            ValidationError::BodyTooLarge => "The request body is larger than 64 KiB.",
+            ValidationError::LimitInvalid => "The limit must be a whole number from 1 to 1000.",
+            ValidationError::PeriodInvalid => "The period must be all, daily or hourly.",
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// A validated, normalized page id (see the module docs for the rule).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PageId(String);
+
+impl PageId {
+    /// The normalized id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The normalized id, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for PageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Decodes, normalizes and checks a page id.
+pub fn page_id(raw: &str) -> Result<PageId, ValidationError> {
+    // Each decoded byte takes at most 3 input bytes, plus a leading '/'.
+    if raw.len() > 3 * MAX_PAGE_ID_BYTES + 1 {
+        return Err(ValidationError::PageIdTooLong);
+    }
+    let decoded = percent_decode(raw)?;
+    let id = match decoded.strip_prefix('/') {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => &decoded[..],
+    };
+    if id.is_empty() {
+        return Err(ValidationError::PageIdEmpty);
+    }
+    if id.len() > MAX_PAGE_ID_BYTES {
+        return Err(ValidationError::PageIdTooLong);
+    }
+    if id.chars().any(char::is_control) {
+        return Err(ValidationError::PageIdControlChar);
+    }
+    Ok(PageId(id.to_owned()))
+}
+
+fn percent_decode(raw: &str) -> Result<Cow<'_, str>, ValidationError> {
+    if !raw.contains('%') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = bytes.get(i + 1).and_then(|&c| hex_value(c));
+            let lo = bytes.get(i + 2).and_then(|&c| hex_value(c));
+            match (hi, lo) {
+                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                _ => return Err(ValidationError::PageIdBadEncoding),
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| ValidationError::PageIdNotUtf8)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A metric sample that passed validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidSample {
+    /// When the sample was taken, in Unix milliseconds.
+    pub timestamp_ms: i64,
+    /// The measured value (finite).
+    pub value: f64,
+    /// The metric type, `[a-z0-9_.-]{1,64}`.
+    pub metric_type: String,
+}
+
+/// Checks a metric type name: `[a-z0-9_.-]{1,64}`.
+pub fn metric_type(name: &str) -> Result<&str, ValidationError> {
+    let allowed = |c: u8| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-');
+    if name.is_empty() || name.len() > MAX_METRIC_TYPE_BYTES || !name.bytes().all(allowed) {
+        return Err(ValidationError::MetricTypeInvalid);
+    }
+    Ok(name)
+}
+
+/// Checks a metric sample against the clock reading `now_ms` (Unix ms, from the caller).
+pub fn metric_sample(
+    timestamp: &str,
+    value: f64,
+    metric_type_name: &str,
+    now_ms: i64,
+) -> Result<ValidSample, ValidationError> {
+    if !value.is_finite() {
+        return Err(ValidationError::MetricValueNotFinite);
+    }
+    let metric_type = metric_type(metric_type_name)?;
+    let timestamp_ms =
+        rfc3339::parse_unix_ms(timestamp).map_err(|_| ValidationError::MetricTimestampInvalid)?;
+    if timestamp_ms.saturating_sub(now_ms) > MAX_FUTURE_SKEW_MS {
+        return Err(ValidationError::MetricTimestampInFuture);
+    }
+    Ok(ValidSample {
+        timestamp_ms,
+        value,
+        metric_type: metric_type.to_owned(),
+    })
+}
+
+/// Checks the number of visits in a batch: 1 to [`MAX_BATCH_VISITS`].
+pub fn batch_len(visits: usize) -> Result<(), ValidationError> {
+    match visits {
+        0 => Err(ValidationError::BatchEmpty),
+        n if n > MAX_BATCH_VISITS => Err(ValidationError::BatchTooLarge),
+        _ => Ok(()),
+    }
+}
+
+/// Checks one batch entry's count: 1 to [`MAX_COUNT_PER_VISIT`].
+pub fn visit_count(count: u64) -> Result<u64, ValidationError> {
+    if (1..=MAX_COUNT_PER_VISIT).contains(&count) {
+        Ok(count)
+    } else {
+        Err(ValidationError::VisitCountInvalid)
+    }
+}
+
+/// Checks a body's size in bytes (call it before reading or parsing the body).
+pub fn body_size(bytes: usize) -> Result<(), ValidationError> {
+    if bytes > MAX_BODY_BYTES {
+        Err(ValidationError::BodyTooLarge)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads the `limit` query parameter: absent means [`DEFAULT_LIST_LIMIT`].
+pub fn list_limit(raw: Option<&str>) -> Result<usize, ValidationError> {
+    match raw {
+        None => Ok(DEFAULT_LIST_LIMIT),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIST_LIMIT).contains(&n) => Ok(n),
+            _ => Err(ValidationError::LimitInvalid),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_page_id_is_kept() {
+        assert_eq!(page_id("home").unwrap().as_str(), "home");
+    }
+
+    #[test]
+    fn page_id_is_percent_decoded_once() {
+        assert_eq!(page_id("blog%2Fpost%20one").unwrap().as_str(), "blog/post one");
+        assert_eq!(page_id("a%252F").unwrap().as_str(), "a%2F");
+        assert_eq!(page_id("caf%C3%A9").unwrap().as_str(), "café");
+        assert_eq!(page_id("a+b").unwrap().as_str(), "a+b");
+    }
+
+    #[test]
+    fn one_leading_slash_is_dropped_unless_it_is_the_whole_id() {
+        assert_eq!(page_id("/a").unwrap(), page_id("a").unwrap());
+        assert_eq!(page_id("%2Fa").unwrap().as_str(), "a");
+        assert_eq!(page_id("//a").unwrap().as_str(), "/a");
+        assert_eq!(page_id("/").unwrap().as_str(), "/");
+        assert_eq!(page_id("a/").unwrap().as_str(), "a/");
+    }
+
+    #[test]
+    fn case_is_significant() {
+        assert_ne!(page_id("Home").unwrap(), page_id("home").unwrap());
+    }
+
+    #[test]
+    fn empty_page_id_is_refused() {
+        assert_eq!(page_id(""), Err(ValidationError::PageIdEmpty));
+    }
+
+    #[test]
+    fn page_id_length_is_counted_after_decoding() {
+        let exactly = "a".repeat(256);
+        assert!(page_id(&exactly).is_ok());
+        assert!(page_id(&format!("/{exactly}")).is_ok());
+        assert_eq!(page_id(&"a".repeat(257)), Err(ValidationError::PageIdTooLong));
+        assert!(page_id(&"%41".repeat(256)).is_ok());
+        assert_eq!(page_id(&"%41".repeat(257)), Err(ValidationError::PageIdTooLong));
+        assert_eq!(page_id(&"é".repeat(129)), Err(ValidationError::PageIdTooLong));
+    }
+
+    #[test]
+    fn bad_percent_encoding_is_refused() {
+        for raw in ["%", "a%2", "%zz", "%2g", "%%41"] {
+            assert_eq!(page_id(raw), Err(ValidationError::PageIdBadEncoding), "{raw}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_page_id_is_refused() {
+        assert_eq!(page_id("%FF"), Err(ValidationError::PageIdNotUtf8));
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        for raw in ["a%00", "a%0A", "a\tb", "%7F", "%C2%85"] {
+            assert_eq!(page_id(raw), Err(ValidationError::PageIdControlChar), "{raw}");
+        }
+    }
+
+    #[test]
+    fn page_id_displays_and_converts() {
+        let id = page_id("x").unwrap();
+        assert_eq!(id.to_string(), "x");
+        assert_eq!(id.into_string(), "x");
+    }
+
+    const NOW: i64 = 1_714_564_800_000; // 2024-05-01T12:00:00Z
+
+    #[test]
+    fn valid_metric_sample_is_accepted() {
+        let s = metric_sample("2024-05-01T11:00:00Z", 1.5, "cpu.load_1-m", NOW).unwrap();
+        assert_eq!(s.timestamp_ms, NOW - 3_600_000);
+        assert_eq!(s.value, 1.5);
+        assert_eq!(s.metric_type, "cpu.load_1-m");
+    }
+
+    #[test]
+    fn metric_value_must_be_finite() {
+        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(
+                metric_sample("2024-05-01T11:00:00Z", value, "cpu", NOW),
+                Err(ValidationError::MetricValueNotFinite)
+            );
+        }
+    }
+
+    #[test]
+    fn metric_type_is_restricted() {
+        assert!(metric_type(&"a".repeat(64)).is_ok());
+        for bad in ["", "CPU", "cpu load", "cpu/x", "é"] {
+            assert_eq!(metric_type(bad), Err(ValidationError::MetricTypeInvalid), "{bad}");
+        }
+        assert_eq!(metric_type(&"a".repeat(65)), Err(ValidationError::MetricTypeInvalid));
+    }
+
+    #[test]
+    fn metric_timestamp_must_parse() {
+        assert_eq!(
+            metric_sample("yesterday", 1.0, "cpu", NOW),
+            Err(ValidationError::MetricTimestampInvalid)
+        );
+    }
+
+    #[test]
+    fn metric_timestamp_may_be_at_most_five_minutes_ahead() {
+        assert!(metric_sample("2024-05-01T12:05:00Z", 1.0, "cpu", NOW).is_ok());
+        assert_eq!(
+            metric_sample("2024-05-01T12:05:00.001Z", 1.0, "cpu", NOW),
+            Err(ValidationError::MetricTimestampInFuture)
+        );
+    }
+
+    #[test]
+    fn batch_size_is_limited() {
+        assert_eq!(batch_len(0), Err(ValidationError::BatchEmpty));
+        assert_eq!(batch_len(1), Ok(()));
+        assert_eq!(batch_len(MAX_BATCH_VISITS), Ok(()));
+        assert_eq!(batch_len(MAX_BATCH_VISITS + 1), Err(ValidationError::BatchTooLarge));
+    }
+
+    #[test]
+    fn visit_count_is_limited() {
+        assert_eq!(visit_count(0), Err(ValidationError::VisitCountInvalid));
+        assert_eq!(visit_count(3), Ok(3));
+        assert_eq!(visit_count(1_001), Err(ValidationError::VisitCountInvalid));
+    }
+
+    #[test]
+    fn body_size_is_limited() {
+        assert_eq!(body_size(MAX_BODY_BYTES), Ok(()));
+        assert_eq!(body_size(MAX_BODY_BYTES + 1), Err(ValidationError::BodyTooLarge));
+    }
+
+    #[test]
+    fn list_limit_defaults_and_bounds() {
+        assert_eq!(list_limit(None), Ok(DEFAULT_LIST_LIMIT));
+        assert_eq!(list_limit(Some("7")), Ok(7));
+        for bad in ["0", "1001", "-1", "x", ""] {
+            assert_eq!(list_limit(Some(bad)), Err(ValidationError::LimitInvalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_snake_case_and_messages_present() {
+        let mut codes: Vec<&str> = ValidationError::ALL.iter().map(|e| e.code()).collect();
+        for e in ValidationError::ALL {
+            assert!(e.code().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'));
+            assert!(e.message().ends_with('.'));
+            assert_eq!(e.to_string(), e.message());
+        }
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), ValidationError::ALL.len());
+    }
+}
