@@ -21,7 +21,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::p2::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::bindings;
@@ -109,7 +109,7 @@ impl Application {
         let router = Router::build(&app)?;
 
         let engine = build_engine(&options)?;
-        let linker = build_linker(&engine)?;
+        let linker = anyhow_of(build_linker(&engine))?;
         let kv = Arc::new(KeyValueStores::with_default_store());
 
         let mut components = HashMap::new();
@@ -117,13 +117,13 @@ impl Application {
             kv.check_labels(id, &decl.key_value_stores)?;
             let allowed_hosts = AllowedHosts::parse(&decl.allowed_outbound_hosts, &resolver)
                 .with_context(|| format!("component {id:?}: invalid allowed_outbound_hosts"))?;
-            let component = Component::from_file(&engine, &decl.source).with_context(|| {
+            let component = anyhow_of(Component::from_file(&engine, &decl.source)).with_context(|| {
                 format!(
                     "component {id:?}: cannot load {} (build the components first)",
                     decl.source.display()
                 )
             })?;
-            let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
+            let pre = anyhow_of(linker.instantiate_pre(&component).and_then(ProxyPre::new))
                 .with_context(|| format!("component {id:?} is not an HTTP component"))?;
             components.insert(
                 id.clone(),
@@ -207,7 +207,7 @@ impl Application {
             Err(_) => {
                 let err = match task.await {
                     Ok(Ok(())) => anyhow::anyhow!("component never set a response"),
-                    Ok(Err(err)) => err,
+                    Ok(Err(err)) => anyhow::Error::from(err),
                     Err(join) => join.into(),
                 };
                 Err(err.context(format!("component {component_id:?} failed")))
@@ -245,6 +245,11 @@ fn store_limits(options: &HostOptions) -> StoreLimits {
         .build()
 }
 
+/// Wasmtime has its own error type; the host reports `anyhow` errors.
+fn anyhow_of<T>(result: wasmtime::Result<T>) -> Result<T> {
+    result.map_err(anyhow::Error::from)
+}
+
 fn build_engine(options: &HostOptions) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -261,13 +266,13 @@ fn build_engine(options: &HostOptions) -> Result<Engine> {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_reservation(options.max_instance_memory_bytes as u64);
     }
-    Engine::new(&config).context("configuring wasmtime")
+    anyhow_of(Engine::new(&config)).context("configuring wasmtime")
 }
 
 /// A linker offering what Spin offers an HTTP component: WASI 0.2, `wasi:http`, and Spin's
 /// Redis, key-value and variables interfaces. Anything else a component imports fails
 /// pre-instantiation with a clear error at start-up.
-fn build_linker(engine: &Engine) -> Result<Linker<RequestState>> {
+fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

@@ -193,7 +193,7 @@ impl HostConnection for RequestState {
     ) -> wasmtime::Result<Result<(), Error>> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value);
-        Ok(self.run::<()>(&conn, cmd).await?)
+        self.run::<()>(&conn, cmd).await
     }
 
     async fn incr(
@@ -295,7 +295,7 @@ fn flatten(value: Value, out: &mut Vec<RedisResult>) -> Result<(), Error> {
         }
         Value::Double(v) => out.push(RedisResult::Binary(v.to_string().into_bytes())),
         Value::Boolean(v) => out.push(RedisResult::Int64(i64::from(v))),
-        Value::BigNumber(v) => out.push(RedisResult::Binary(v.to_string().into_bytes())),
+        Value::BigNumber(v) => out.push(RedisResult::Binary(v)),
         Value::ServerError(err) => return Err(Error::Other(format!("{err:?}"))),
         _ => return Err(Error::TypeError),
     }

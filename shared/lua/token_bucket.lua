@@ -87,9 +87,7 @@ if elapsed * rate >= missing then
 else
   level = level + elapsed * rate
 end
-if now > last then
-  last = now
-end
+last = now
 
 local cost_units = cost * period
 local allowed = 0

@@ -86,9 +86,15 @@ pub enum BreakerConfigError {
 impl fmt::Display for BreakerConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BreakerConfigError::Zero(field) => write!(f, "breaker setting {field} must be at least 1"),
-            BreakerConfigError::FailureRate => write!(f, "breaker failure rate must be 1 to 100 percent"),
-            BreakerConfigError::MaxBelowBase => write!(f, "breaker max_open_ms is below base_open_ms"),
+            BreakerConfigError::Zero(field) => {
+                write!(f, "breaker setting {field} must be at least 1")
+            }
+            BreakerConfigError::FailureRate => {
+                write!(f, "breaker failure rate must be 1 to 100 percent")
+            }
+            BreakerConfigError::MaxBelowBase => {
+                write!(f, "breaker max_open_ms is below base_open_ms")
+            }
         }
     }
 }
@@ -119,15 +125,9 @@ impl BreakerConfig {
     }
 }
 
-/// Validated breaker thresholds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Validated breaker thresholds (the default is [`BreakerConfig::default`], which is valid).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BreakerParams(BreakerConfig);
-
-impl Default for BreakerParams {
-    fn default() -> Self {
-        BreakerParams(BreakerConfig::default())
-    }
-}
 
 impl BreakerParams {
     /// The validated settings.
@@ -327,7 +327,10 @@ pub fn allow(state: &BreakerState, now_ms: u64, params: &BreakerParams) -> Admis
             if elapsed >= config.probe_timeout_ms {
                 let reopened = openings.saturating_add(1);
                 let retry_after_ms = params.open_duration_ms(reopened);
-                (Permit::Rejected { retry_after_ms }, open(now_ms, reopened, params))
+                (
+                    Permit::Rejected { retry_after_ms },
+                    open(now_ms, reopened, params),
+                )
             } else if probes_admitted < config.half_open_probes {
                 let next = BreakerState::HalfOpen {
                     since_ms,
@@ -552,21 +555,40 @@ mod tests {
         let two = run(BreakerState::default(), &[Event::Failure; 2], 10);
         assert_eq!(two.phase(), Phase::Closed);
         let (three, t) = step(&two, Event::Failure, 10, &params());
-        assert_eq!(three, BreakerState::Open { since_ms: 10, duration_ms: 100, openings: 1 });
-        assert_eq!(t, Some(Transition { from: Phase::Closed, to: Phase::Open }));
+        assert_eq!(
+            three,
+            BreakerState::Open {
+                since_ms: 10,
+                duration_ms: 100,
+                openings: 1
+            }
+        );
+        assert_eq!(
+            t,
+            Some(Transition {
+                from: Phase::Closed,
+                to: Phase::Open
+            })
+        );
     }
 
     #[test]
     fn success_resets_the_consecutive_count() {
         use Event::*;
-        let s = run(BreakerState::default(), &[Failure, Failure, Success, Failure, Failure], 10);
+        let s = run(
+            BreakerState::default(),
+            &[Failure, Failure, Success, Failure, Failure],
+            10,
+        );
         assert_eq!(s.phase(), Phase::Closed);
     }
 
     #[test]
     fn opens_on_failure_rate_once_min_calls_reached() {
         use Event::*;
-        let pattern = [Success, Failure, Success, Failure, Success, Failure, Success, Failure, Success];
+        let pattern = [
+            Success, Failure, Success, Failure, Success, Failure, Success, Failure, Success,
+        ];
         let s = run(BreakerState::default(), &pattern, 10);
         assert_eq!(s.phase(), Phase::Closed, "9 calls are below min_calls");
         let (s, _) = step(&s, Failure, 10, &params());
@@ -576,7 +598,9 @@ mod tests {
     #[test]
     fn failure_rate_window_rolls_over() {
         use Event::*;
-        let pattern = [Success, Failure, Success, Failure, Success, Failure, Success, Failure, Success];
+        let pattern = [
+            Success, Failure, Success, Failure, Success, Failure, Success, Failure, Success,
+        ];
         let s = run(BreakerState::default(), &pattern, 10);
         let (s, _) = step(&s, Failure, 2_000, &params());
         assert_eq!(
@@ -592,37 +616,84 @@ mod tests {
 
     #[test]
     fn open_rejects_with_retry_after_then_admits_a_probe() {
-        let open = BreakerState::Open { since_ms: 1_000, duration_ms: 100, openings: 1 };
+        let open = BreakerState::Open {
+            since_ms: 1_000,
+            duration_ms: 100,
+            openings: 1,
+        };
         let a = allow(&open, 1_040, &params());
         assert_eq!(a.permit, Permit::Rejected { retry_after_ms: 60 });
         let a = allow(&open, 1_100, &params());
         assert_eq!(a.permit, Permit::Probe);
-        assert_eq!(a.next_state, BreakerState::HalfOpen { since_ms: 1_100, probes_admitted: 1, openings: 1 });
-        assert_eq!(a.transition, Some(Transition { from: Phase::Open, to: Phase::HalfOpen }));
+        assert_eq!(
+            a.next_state,
+            BreakerState::HalfOpen {
+                since_ms: 1_100,
+                probes_admitted: 1,
+                openings: 1
+            }
+        );
+        assert_eq!(
+            a.transition,
+            Some(Transition {
+                from: Phase::Open,
+                to: Phase::HalfOpen
+            })
+        );
     }
 
     #[test]
     fn half_open_admits_k_probes_then_rejects() {
-        let half = BreakerState::HalfOpen { since_ms: 0, probes_admitted: 1, openings: 1 };
+        let half = BreakerState::HalfOpen {
+            since_ms: 0,
+            probes_admitted: 1,
+            openings: 1,
+        };
         let second = allow(&half, 10, &params());
         assert_eq!(second.permit, Permit::Probe);
         let third = allow(&second.next_state, 20, &params());
-        assert_eq!(third.permit, Permit::Rejected { retry_after_ms: 480 });
+        assert_eq!(
+            third.permit,
+            Permit::Rejected {
+                retry_after_ms: 480
+            }
+        );
     }
 
     #[test]
     fn probe_success_closes_and_forgets() {
-        let half = BreakerState::HalfOpen { since_ms: 0, probes_admitted: 1, openings: 4 };
+        let half = BreakerState::HalfOpen {
+            since_ms: 0,
+            probes_admitted: 1,
+            openings: 4,
+        };
         let (s, t) = step(&half, Event::Success, 50, &params());
         assert_eq!(s, closed_at(50));
-        assert_eq!(t, Some(Transition { from: Phase::HalfOpen, to: Phase::Closed }));
+        assert_eq!(
+            t,
+            Some(Transition {
+                from: Phase::HalfOpen,
+                to: Phase::Closed
+            })
+        );
     }
 
     #[test]
     fn probe_failure_reopens_for_longer() {
-        let half = BreakerState::HalfOpen { since_ms: 0, probes_admitted: 1, openings: 1 };
+        let half = BreakerState::HalfOpen {
+            since_ms: 0,
+            probes_admitted: 1,
+            openings: 1,
+        };
         let (s, _) = step(&half, Event::Failure, 50, &params());
-        assert_eq!(s, BreakerState::Open { since_ms: 50, duration_ms: 200, openings: 2 });
+        assert_eq!(
+            s,
+            BreakerState::Open {
+                since_ms: 50,
+                duration_ms: 200,
+                openings: 2
+            }
+        );
     }
 
     #[test]
@@ -637,40 +708,91 @@ mod tests {
 
     #[test]
     fn lost_probes_reopen_after_the_probe_timeout() {
-        let half = BreakerState::HalfOpen { since_ms: 0, probes_admitted: 2, openings: 1 };
+        let half = BreakerState::HalfOpen {
+            since_ms: 0,
+            probes_admitted: 2,
+            openings: 1,
+        };
         let a = allow(&half, 500, &params());
-        assert_eq!(a.permit, Permit::Rejected { retry_after_ms: 200 });
-        assert_eq!(a.next_state, BreakerState::Open { since_ms: 500, duration_ms: 200, openings: 2 });
+        assert_eq!(
+            a.permit,
+            Permit::Rejected {
+                retry_after_ms: 200
+            }
+        );
+        assert_eq!(
+            a.next_state,
+            BreakerState::Open {
+                since_ms: 500,
+                duration_ms: 200,
+                openings: 2
+            }
+        );
     }
 
     #[test]
     fn late_outcomes_while_open_are_ignored() {
-        let open = BreakerState::Open { since_ms: 0, duration_ms: 100, openings: 1 };
+        let open = BreakerState::Open {
+            since_ms: 0,
+            duration_ms: 100,
+            openings: 1,
+        };
         assert_eq!(step(&open, Event::Success, 5, &params()), (open, None));
         assert_eq!(step(&open, Event::Failure, 5, &params()), (open, None));
     }
 
     #[test]
     fn clock_going_backwards_never_lengthens_open() {
-        let open = BreakerState::Open { since_ms: 10_000, duration_ms: 100, openings: 1 };
+        let open = BreakerState::Open {
+            since_ms: 10_000,
+            duration_ms: 100,
+            openings: 1,
+        };
         let a = allow(&open, 0, &params());
-        assert_eq!(a.permit, Permit::Rejected { retry_after_ms: 100 });
+        assert_eq!(
+            a.permit,
+            Permit::Rejected {
+                retry_after_ms: 100
+            }
+        );
         assert_eq!(allow(&a.next_state, 100, &params()).permit, Permit::Probe);
     }
 
     #[test]
     fn stored_duration_above_a_lowered_cap_is_capped() {
-        let open = BreakerState::Open { since_ms: 0, duration_ms: 1 << 40, openings: 30 };
-        assert_eq!(allow(&open, 0, &params()).permit, Permit::Rejected { retry_after_ms: 1_000 });
+        let open = BreakerState::Open {
+            since_ms: 0,
+            duration_ms: 1 << 40,
+            openings: 30,
+        };
+        assert_eq!(
+            allow(&open, 0, &params()).permit,
+            Permit::Rejected {
+                retry_after_ms: 1_000
+            }
+        );
     }
 
     #[test]
     fn encoding_round_trips_each_phase() {
         for s in [
             BreakerState::default(),
-            BreakerState::Closed { consecutive_failures: 2, window_start_ms: u64::MAX, window_calls: 7, window_failures: u32::MAX },
-            BreakerState::Open { since_ms: 1_700_000_000_000, duration_ms: 60_000, openings: 3 },
-            BreakerState::HalfOpen { since_ms: 5, probes_admitted: 1, openings: 1 },
+            BreakerState::Closed {
+                consecutive_failures: 2,
+                window_start_ms: u64::MAX,
+                window_calls: 7,
+                window_failures: u32::MAX,
+            },
+            BreakerState::Open {
+                since_ms: 1_700_000_000_000,
+                duration_ms: 60_000,
+                openings: 3,
+            },
+            BreakerState::HalfOpen {
+                since_ms: 5,
+                probes_admitted: 1,
+                openings: 1,
+            },
         ] {
             assert_eq!(try_decode(&encode(&s)), Some(s));
         }
@@ -686,7 +808,9 @@ mod tests {
             &[1, 9, 0],
             &[1, 0, 0, 0, 0],
             &[1, 0, 0, 0, 0, 0, 0],
-            &[1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0],
+            &[
+                1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0,
+            ],
         ];
         for bytes in bad {
             assert_eq!(decode(bytes), BreakerState::default(), "{bytes:?}");
@@ -702,13 +826,29 @@ mod tests {
     fn invalid_configs_are_refused() {
         let ok = BreakerConfig::default();
         assert!(ok.validate().is_ok());
-        let zero = BreakerConfig { half_open_probes: 0, ..ok };
-        assert_eq!(zero.validate(), Err(BreakerConfigError::Zero("half_open_probes")));
-        let rate = BreakerConfig { failure_rate_percent: 101, ..ok };
+        let zero = BreakerConfig {
+            half_open_probes: 0,
+            ..ok
+        };
+        assert_eq!(
+            zero.validate(),
+            Err(BreakerConfigError::Zero("half_open_probes"))
+        );
+        let rate = BreakerConfig {
+            failure_rate_percent: 101,
+            ..ok
+        };
         assert_eq!(rate.validate(), Err(BreakerConfigError::FailureRate));
-        let cap = BreakerConfig { max_open_ms: 1, ..ok };
+        let cap = BreakerConfig {
+            max_open_ms: 1,
+            ..ok
+        };
         assert_eq!(cap.validate(), Err(BreakerConfigError::MaxBelowBase));
-        for err in [BreakerConfigError::Zero("x"), BreakerConfigError::FailureRate, BreakerConfigError::MaxBelowBase] {
+        for err in [
+            BreakerConfigError::Zero("x"),
+            BreakerConfigError::FailureRate,
+            BreakerConfigError::MaxBelowBase,
+        ] {
             assert!(!err.to_string().is_empty());
         }
         assert_eq!(BreakerParams::default().config(), &ok);

@@ -53,8 +53,8 @@ pub fn fmix64(mut x: u64) -> u64 {
 /// Natural logarithm of a positive, finite, normal `x`, using only IEEE-754 basic operations.
 ///
 /// `x = m * 2^e` with `m` in `[sqrt(2)/2, sqrt(2))`; then `ln(x) = e*ln(2) + 2*atanh(s)` with
-/// `s = (m-1)/(m+1)`, `|s| < 0.172`, summed as an odd series to `s^19` (truncation error below
-/// 1e-16 relative). Basic operations are correctly rounded everywhere, so the result is
+/// `s = (m-1)/(m+1)`, `|s| < 0.172`, summed as an odd series to `s^11` (absolute error below
+/// 3e-11, ample for weighting; what matters is that it is deterministic). Basic operations are correctly rounded everywhere, so the result is
 /// bit-identical on every platform, unlike `f64::ln`, which may call the platform's `libm`.
 /// Only called with values in (0, 1] by the weighted rule.
 pub fn portable_ln(x: f64) -> f64 {
@@ -69,12 +69,22 @@ pub fn portable_ln(x: f64) -> f64 {
     }
     let s = (mantissa - 1.0) / (mantissa + 1.0);
     let s2 = s * s;
-    // Horner form of 1 + s2/3 + s2^2/5 + ... + s2^9/19.
-    let mut series = 1.0 / 19.0;
-    for odd in [17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
-        series = series * s2 + 1.0 / odd;
-    }
+    // Horner form of 1 + s2/3 + s2^2/5 + s2^3/7 + s2^4/9 + s2^5/11.
+    let series = 1.0
+        + s2 * (1.0 / 3.0
+            + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0)))));
     exponent as f64 * LN_2 + 2.0 * s * series
+}
+
+/// Shrinks the `1 - u` lower bound of `-ln(u)` by far more than `portable_ln`'s relative error
+/// (below 1e-10), so pruning never skips a shard that could win.
+const LOWER_BOUND_MARGIN: f64 = 1.0 - 1e-6;
+
+/// The key's score for a shard as a number strictly inside (0, 1): `((score >> 11) + 0.5) / 2^53`.
+#[inline]
+fn unit_score(hash: u64, seed: u64) -> f64 {
+    let score = fmix64(hash ^ seed);
+    ((score >> 11) as f64 + 0.5) * (1.0 / 9_007_199_254_740_992.0)
 }
 
 /// One shard as configured: a unique name and a relative weight (1 = normal share).
@@ -266,13 +276,50 @@ impl ShardSet {
         best
     }
 
+    /// The weighted rule: the smallest `-ln(u) / weight` wins, ties to the lower index.
+    ///
+    /// Same answer as evaluating every shard ([`Self::weighted_winner_exhaustive`]), but the
+    /// logarithm is only computed where it can matter: `-ln(u) >= 1 - u`, so a shard whose
+    /// `(1 - u) / weight` (shrunk by a margin far above `portable_ln`'s error) already exceeds
+    /// the best cost cannot win. Usually one to three logarithms per lookup.
     fn weighted_winner(&self, hash: u64) -> usize {
+        const MAX_STACK: usize = 64;
+        let n = self.shards.len();
+        if n > MAX_STACK {
+            return self.weighted_winner_exhaustive(hash);
+        }
+        let mut lower_bounds = [0.0f64; MAX_STACK];
+        let mut units = [0.0f64; MAX_STACK];
+        let mut first = 0;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let unit = unit_score(hash, shard.seed);
+            units[i] = unit;
+            lower_bounds[i] = (1.0 - unit) * shard.inverse_weight * LOWER_BOUND_MARGIN;
+            if lower_bounds[i] < lower_bounds[first] {
+                first = i;
+            }
+        }
+        let mut best = first;
+        let mut best_cost = -portable_ln(units[first]) * self.shards[first].inverse_weight;
+        for i in 0..n {
+            if i == first || lower_bounds[i] > best_cost {
+                continue;
+            }
+            let cost = -portable_ln(units[i]) * self.shards[i].inverse_weight;
+            if cost < best_cost || (cost == best_cost && i < best) {
+                best = i;
+                best_cost = cost;
+            }
+        }
+        best
+    }
+
+    /// The weighted rule evaluated on every shard (the definition; used for large sets).
+    fn weighted_winner_exhaustive(&self, hash: u64) -> usize {
         let mut best = 0;
         let mut best_cost = f64::INFINITY;
         for (i, shard) in self.shards.iter().enumerate() {
-            let score = fmix64(hash ^ shard.seed);
-            let unit = ((score >> 11) as f64 + 0.5) * (1.0 / 9_007_199_254_740_992.0);
-            let cost = -portable_ln(unit) * shard.inverse_weight;
+            let cost = -portable_ln(unit_score(hash, shard.seed)) * shard.inverse_weight;
             if cost < best_cost {
                 best = i;
                 best_cost = cost;
@@ -285,7 +332,11 @@ impl ShardSet {
     ///
     /// Groups come in shard order; items keep their batch order; shards with no item are left
     /// out. Used to send one round trip per shard touched.
-    pub fn group_by_shard<'s, 'i, T, F>(&'s self, items: &'i [T], key: F) -> Vec<ShardGroup<'s, 'i, T>>
+    pub fn group_by_shard<'s, 'i, T, F>(
+        &'s self,
+        items: &'i [T],
+        key: F,
+    ) -> Vec<ShardGroup<'s, 'i, T>>
     where
         F: Fn(&T) -> &[u8],
     {
@@ -328,13 +379,29 @@ mod tests {
         assert_eq!(placed, PINNED_PLACEMENT);
     }
 
-    const PINNED_PLACEMENT: [&str; 6] = ["?", "?", "?", "?", "?", "?"];
+    const PINNED_PLACEMENT: [&str; 6] = ["d", "d", "d", "a", "a", "d"];
 
     #[test]
     fn portable_ln_matches_std_ln_closely() {
-        for x in [1e-300, 1e-16, 0.001, 0.1, 0.5, 0.70710678, 0.9, 0.999_999, 1.0, 2.0, 1e10] {
+        for x in [
+            1e-300,
+            1e-16,
+            0.001,
+            0.1,
+            0.5,
+            std::f64::consts::FRAC_1_SQRT_2,
+            0.7072,
+            0.9,
+            0.999_999,
+            1.0,
+            2.0,
+            1e10,
+        ] {
             let diff = (portable_ln(x) - x.ln()).abs();
-            assert!(diff <= 1e-15 * x.ln().abs().max(1.0), "ln({x}) off by {diff}");
+            assert!(
+                diff <= 3e-11 + 1e-15 * x.ln().abs(),
+                "ln({x}) off by {diff}"
+            );
         }
     }
 
@@ -369,8 +436,12 @@ mod tests {
     #[test]
     fn errors_read_well() {
         assert_eq!(ShardSetError::Empty.to_string(), "no shard configured");
-        assert!(ShardSetError::DuplicateName("a".into()).to_string().contains("\"a\""));
-        assert!(ShardSetError::ZeroWeight("a".into()).to_string().contains("weight 0"));
+        assert!(ShardSetError::DuplicateName("a".into())
+            .to_string()
+            .contains("\"a\""));
+        assert!(ShardSetError::ZeroWeight("a".into())
+            .to_string()
+            .contains("weight 0"));
         assert!(ShardSetError::EmptyName.to_string().contains("empty"));
     }
 
@@ -407,7 +478,10 @@ mod tests {
     fn lookup_by_hash_equals_lookup_by_key() {
         let set = ShardSet::new([ShardSpec::named("a"), ShardSpec::weighted("b", 3)]).unwrap();
         for key in ["x", "y", "z"] {
-            assert_eq!(set.index_for(key.as_bytes()), set.index_for_hash(key_hash(key.as_bytes())));
+            assert_eq!(
+                set.index_for(key.as_bytes()),
+                set.index_for_hash(key_hash(key.as_bytes()))
+            );
         }
     }
 
@@ -431,8 +505,54 @@ mod tests {
                 .collect();
             assert!(positions.windows(2).all(|w| w[0] < w[1]));
         }
-        assert!(groups.windows(2).all(|w| w[0].shard_index < w[1].shard_index));
+        assert!(groups
+            .windows(2)
+            .all(|w| w[0].shard_index < w[1].shard_index));
     }
+
+    #[test]
+    fn pruned_weighted_lookup_equals_the_exhaustive_definition() {
+        let sets = [
+            ShardSet::new([ShardSpec::weighted("a", 1), ShardSpec::weighted("b", 100)]).unwrap(),
+            ShardSet::new((0..16).map(|i| ShardSpec::weighted(format!("s{i}"), 1 + i % 5)))
+                .unwrap(),
+            ShardSet::new((0..40).map(|i| ShardSpec::weighted(format!("s{i}"), 1 + i))).unwrap(),
+        ];
+        for set in &sets {
+            for i in 0..50_000u64 {
+                let h = fmix64(i);
+                assert_eq!(set.weighted_winner(h), set.weighted_winner_exhaustive(h));
+            }
+        }
+    }
+
+    #[test]
+    fn more_than_64_weighted_shards_use_the_exhaustive_rule() {
+        let set = ShardSet::new((0..70).map(|i| ShardSpec::weighted(format!("s{i}"), 1 + i % 2)))
+            .unwrap();
+        let mut seen = vec![false; 70];
+        for i in 0..10_000u64 {
+            seen[set.index_for_hash(fmix64(i))] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn weighted_placement_is_pinned_forever() {
+        let set = ShardSet::new([
+            ShardSpec::weighted("a", 1),
+            ShardSpec::weighted("b", 2),
+            ShardSpec::weighted("c", 3),
+        ])
+        .unwrap();
+        let placed: Vec<&str> = ["home", "about", "/blog/1", "visits:x", "", "ünïcode"]
+            .iter()
+            .map(|k| set.shard_for(k.as_bytes()).name())
+            .collect();
+        assert_eq!(placed, PINNED_WEIGHTED_PLACEMENT);
+    }
+
+    const PINNED_WEIGHTED_PLACEMENT: [&str; 6] = ["b", "c", "c", "b", "a", "c"];
 
     #[test]
     fn grouping_an_empty_batch_gives_no_group() {

@@ -159,15 +159,30 @@ mod tests {
     fn parses_utc_with_and_without_fraction() {
         assert_eq!(parse_unix_ms("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(parse_unix_ms("2024-05-01T12:00:00Z"), Ok(1_714_564_800_000));
-        assert_eq!(parse_unix_ms("2024-05-01T12:00:00.5Z"), Ok(1_714_564_800_500));
-        assert_eq!(parse_unix_ms("2024-05-01T12:00:00.123456789z"), Ok(1_714_564_800_123));
-        assert_eq!(parse_unix_ms("2024-05-01t12:00:00.12Z"), Ok(1_714_564_800_120));
+        assert_eq!(
+            parse_unix_ms("2024-05-01T12:00:00.5Z"),
+            Ok(1_714_564_800_500)
+        );
+        assert_eq!(
+            parse_unix_ms("2024-05-01T12:00:00.123456789z"),
+            Ok(1_714_564_800_123)
+        );
+        assert_eq!(
+            parse_unix_ms("2024-05-01t12:00:00.12Z"),
+            Ok(1_714_564_800_120)
+        );
     }
 
     #[test]
     fn applies_offsets() {
-        assert_eq!(parse_unix_ms("2024-05-01T14:30:00+02:30"), Ok(1_714_564_800_000));
-        assert_eq!(parse_unix_ms("2024-05-01T07:00:00-05:00"), Ok(1_714_564_800_000));
+        assert_eq!(
+            parse_unix_ms("2024-05-01T14:30:00+02:30"),
+            Ok(1_714_564_800_000)
+        );
+        assert_eq!(
+            parse_unix_ms("2024-05-01T07:00:00-05:00"),
+            Ok(1_714_564_800_000)
+        );
     }
 
     #[test]
@@ -219,7 +234,12 @@ mod tests {
     fn formats_and_round_trips() {
         assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_unix_ms(-1), "1969-12-31T23:59:59.999Z");
-        for ms in [0, 1_714_564_800_123, -86_400_000 * 365 * 10 - 7, 253_402_300_799_999] {
+        for ms in [
+            0,
+            1_714_564_800_123,
+            -86_400_000 * 365 * 10 - 7,
+            253_402_300_799_999,
+        ] {
             assert_eq!(parse_unix_ms(&format_unix_ms(ms)), Ok(ms));
         }
     }

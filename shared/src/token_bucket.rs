@@ -25,8 +25,11 @@
 //!
 //! 1. No stored state means a full bucket last seen now. A stored level above capacity (after a
 //!    capacity decrease) is clamped to capacity.
-//! 2. `elapsed = now - last` if the clock moved forward, else 0 (a clock going backwards adds
-//!    nothing and `last` never moves backwards).
+//! 2. `elapsed = now - last` if the clock moved forward, else 0: a clock going backwards adds
+//!    nothing. Either way the state is rebased to `last = now`. (Keeping the later `last`
+//!    instead would freeze refill until the clock caught up again, locking a client out for as
+//!    long as the clock jumped back; rebasing at worst re-credits the jumped-back span, which
+//!    the capacity bounds.)
 //! 3. If `elapsed * refill_tokens >= capacity_units - level`, the bucket is full; otherwise the
 //!    level grows by `elapsed * refill_tokens`.
 //! 4. If the level covers `cost` tokens, they are taken and the request is allowed; otherwise
@@ -101,7 +104,11 @@ impl std::error::Error for BucketError {}
 
 impl BucketParams {
     /// `refill_tokens` tokens every `refill_period_ms`, holding at most `capacity` tokens.
-    pub fn new(capacity: u64, refill_tokens: u64, refill_period_ms: u64) -> Result<Self, BucketError> {
+    pub fn new(
+        capacity: u64,
+        refill_tokens: u64,
+        refill_period_ms: u64,
+    ) -> Result<Self, BucketError> {
         if capacity == 0 {
             return Err(BucketError::ZeroCapacity);
         }
@@ -165,7 +172,7 @@ impl BucketParams {
 pub struct BucketState {
     /// Tokens held, in scaled units (one token = `refill_period_ms` units).
     pub level_units: u64,
-    /// The clock reading (ms) up to which refill has been credited.
+    /// The clock reading (ms) of the last decision, up to which refill has been credited.
     pub last_ms: u64,
 }
 
@@ -203,7 +210,7 @@ pub fn decide(
     let capacity_units = params.capacity_units();
     let rate = params.refill_tokens;
     let period = params.refill_period_ms;
-    let (mut level, mut last) = match state {
+    let (mut level, last) = match state {
         Some(s) => (s.level_units.min(capacity_units), s.last_ms),
         None => (capacity_units, now_ms),
     };
@@ -213,9 +220,6 @@ pub fn decide(
         level = capacity_units;
     } else {
         level += elapsed * rate;
-    }
-    if now_ms > last {
-        last = now_ms;
     }
     let cost_units = cost * period;
     let (allowed, retry_after_ms) = if level >= cost_units {
@@ -231,7 +235,7 @@ pub fn decide(
         reset_ms: (capacity_units - level).div_ceil(rate),
         next_state: BucketState {
             level_units: level,
-            last_ms: last,
+            last_ms: now_ms,
         },
     })
 }
@@ -251,13 +255,22 @@ mod tests {
         assert_eq!(d.remaining, 7);
         assert_eq!(d.retry_after_ms, 0);
         assert_eq!(d.reset_ms, 300);
-        assert_eq!(d.next_state, BucketState { level_units: 7_000, last_ms: 5_000 });
+        assert_eq!(
+            d.next_state,
+            BucketState {
+                level_units: 7_000,
+                last_ms: 5_000
+            }
+        );
     }
 
     #[test]
     fn empty_bucket_denies_with_retry_after_and_takes_nothing() {
         let params = ten_per_second();
-        let empty = BucketState { level_units: 0, last_ms: 1_000 };
+        let empty = BucketState {
+            level_units: 0,
+            last_ms: 1_000,
+        };
         let d = decide(Some(empty), 1_000, 2, &params).unwrap();
         assert!(!d.allowed);
         assert_eq!(d.remaining, 0);
@@ -269,18 +282,33 @@ mod tests {
     #[test]
     fn denied_request_is_allowed_after_retry_after() {
         let params = ten_per_second();
-        let empty = BucketState { level_units: 0, last_ms: 0 };
+        let empty = BucketState {
+            level_units: 0,
+            last_ms: 0,
+        };
         let denied = decide(Some(empty), 0, 5, &params).unwrap();
         let later = decide(Some(denied.next_state), denied.retry_after_ms, 5, &params).unwrap();
         assert!(later.allowed);
-        let just_before = decide(Some(denied.next_state), denied.retry_after_ms - 1, 5, &params).unwrap();
+        let just_before = decide(
+            Some(denied.next_state),
+            denied.retry_after_ms - 1,
+            5,
+            &params,
+        )
+        .unwrap();
         assert!(!just_before.allowed);
     }
 
     #[test]
     fn cost_above_capacity_is_a_distinct_error() {
         let err = decide(None, 0, 11, &ten_per_second()).unwrap_err();
-        assert_eq!(err, BucketError::CostExceedsCapacity { cost: 11, capacity: 10 });
+        assert_eq!(
+            err,
+            BucketError::CostExceedsCapacity {
+                cost: 11,
+                capacity: 10
+            }
+        );
         assert!(err.to_string().contains("11 tokens"));
     }
 
@@ -300,18 +328,36 @@ mod tests {
     }
 
     #[test]
-    fn clock_going_backwards_adds_nothing_and_keeps_last() {
+    fn clock_going_backwards_adds_nothing_and_rebases() {
         let params = ten_per_second();
-        let state = BucketState { level_units: 1_000, last_ms: 10_000 };
+        let state = BucketState {
+            level_units: 1_000,
+            last_ms: 10_000,
+        };
         let d = decide(Some(state), 4_000, 1, &params).unwrap();
         assert!(d.allowed);
-        assert_eq!(d.next_state, BucketState { level_units: 0, last_ms: 10_000 });
+        assert_eq!(
+            d.next_state,
+            BucketState {
+                level_units: 0,
+                last_ms: 4_000
+            }
+        );
+        // Refill resumes from the new reading instead of waiting for the old one.
+        assert!(
+            decide(Some(d.next_state), 4_100, 1, &params)
+                .unwrap()
+                .allowed
+        );
     }
 
     #[test]
     fn huge_gap_fills_the_bucket_without_overflow() {
         let params = BucketParams::new(1 << 20, MAX_SCALED_UNITS, 1).unwrap();
-        let state = BucketState { level_units: 0, last_ms: 0 };
+        let state = BucketState {
+            level_units: 0,
+            last_ms: 0,
+        };
         let d = decide(Some(state), u64::MAX, 1, &params).unwrap();
         assert!(d.allowed);
         assert_eq!(d.remaining, (1 << 20) - 1);
@@ -320,8 +366,14 @@ mod tests {
     #[test]
     fn fractional_refill_is_exact() {
         // 0.5 token per second: one token every 2,000 ms.
-        let params = BucketParams::per_period(1, 2_000).unwrap().with_capacity(3).unwrap();
-        let drained = BucketState { level_units: 0, last_ms: 0 };
+        let params = BucketParams::per_period(1, 2_000)
+            .unwrap()
+            .with_capacity(3)
+            .unwrap();
+        let drained = BucketState {
+            level_units: 0,
+            last_ms: 0,
+        };
         let at_999 = decide(Some(drained), 999, 0, &params).unwrap();
         assert_eq!(at_999.remaining, 0);
         assert_eq!(at_999.next_state.level_units, 999);
@@ -333,7 +385,10 @@ mod tests {
     #[test]
     fn stored_level_above_capacity_is_clamped() {
         let params = ten_per_second();
-        let state = BucketState { level_units: u64::MAX, last_ms: 0 };
+        let state = BucketState {
+            level_units: u64::MAX,
+            last_ms: 0,
+        };
         let d = decide(Some(state), 0, 0, &params).unwrap();
         assert_eq!(d.remaining, 10);
     }
@@ -341,8 +396,14 @@ mod tests {
     #[test]
     fn per_minute_refills_one_token_per_second_for_sixty() {
         let params = BucketParams::per_minute(60).unwrap();
-        let drained = BucketState { level_units: 0, last_ms: 0 };
-        assert_eq!(decide(Some(drained), 1_000, 0, &params).unwrap().remaining, 1);
+        let drained = BucketState {
+            level_units: 0,
+            last_ms: 0,
+        };
+        assert_eq!(
+            decide(Some(drained), 1_000, 0, &params).unwrap().remaining,
+            1
+        );
         assert_eq!(params.refill_tokens(), 60);
         assert_eq!(params.refill_period_ms(), 60_000);
         assert_eq!(params.capacity_units(), 3_600_000);
@@ -353,11 +414,24 @@ mod tests {
         assert_eq!(BucketParams::new(0, 1, 1), Err(BucketError::ZeroCapacity));
         assert_eq!(BucketParams::new(1, 0, 1), Err(BucketError::ZeroRefill));
         assert_eq!(BucketParams::new(1, 1, 0), Err(BucketError::ZeroRefill));
-        assert_eq!(BucketParams::new(1 << 30, 1, 1 << 30), Err(BucketError::TooLarge));
-        assert_eq!(BucketParams::new(u64::MAX, 1, 2), Err(BucketError::TooLarge));
-        assert_eq!(BucketParams::new(1, MAX_SCALED_UNITS + 1, 1), Err(BucketError::TooLarge));
+        assert_eq!(
+            BucketParams::new(1 << 30, 1, 1 << 30),
+            Err(BucketError::TooLarge)
+        );
+        assert_eq!(
+            BucketParams::new(u64::MAX, 1, 2),
+            Err(BucketError::TooLarge)
+        );
+        assert_eq!(
+            BucketParams::new(1, MAX_SCALED_UNITS + 1, 1),
+            Err(BucketError::TooLarge)
+        );
         assert!(BucketParams::new(MAX_SCALED_UNITS, MAX_SCALED_UNITS, 1).is_ok());
-        for err in [BucketError::ZeroCapacity, BucketError::ZeroRefill, BucketError::TooLarge] {
+        for err in [
+            BucketError::ZeroCapacity,
+            BucketError::ZeroRefill,
+            BucketError::TooLarge,
+        ] {
             assert!(!err.to_string().is_empty());
         }
     }

@@ -58,7 +58,11 @@ impl fmt::Display for ScriptError {
 impl std::error::Error for ScriptError {}
 
 /// Turns the script's flat reply into a [`Decision`] (or the cost-above-capacity error).
-pub fn parse_reply(reply: &[i64], cost: u64, params: &BucketParams) -> Result<Decision, ScriptError> {
+pub fn parse_reply(
+    reply: &[i64],
+    cost: u64,
+    params: &BucketParams,
+) -> Result<Decision, ScriptError> {
     let [status, remaining, retry_after_ms, reset_ms, level_units, last_ms]: [i64; REPLY_LEN] =
         reply.try_into().map_err(|_| ScriptError::MalformedReply)?;
     let allowed = match status {
@@ -106,7 +110,10 @@ mod tests {
     fn args_carry_params_cost_and_optional_now() {
         let params = BucketParams::per_second(10).unwrap();
         assert_eq!(script_args(&params, 2, None), ["10", "10", "1000", "2"]);
-        assert_eq!(script_args(&params, 2, Some(7)), ["10", "10", "1000", "2", "7"]);
+        assert_eq!(
+            script_args(&params, 2, Some(7)),
+            ["10", "10", "1000", "2", "7"]
+        );
     }
 
     #[test]
@@ -132,7 +139,10 @@ mod tests {
         let err = parse_reply(&[-1, 0, 0, 0, 0, 0], 11, &params).unwrap_err();
         assert_eq!(
             err,
-            ScriptError::Bucket(BucketError::CostExceedsCapacity { cost: 11, capacity: 10 })
+            ScriptError::Bucket(BucketError::CostExceedsCapacity {
+                cost: 11,
+                capacity: 10
+            })
         );
         assert!(err.to_string().contains("11"));
     }
@@ -141,7 +151,10 @@ mod tests {
     fn odd_replies_are_malformed() {
         let params = BucketParams::per_second(10).unwrap();
         for reply in [&[1, 2, 3][..], &[2, 0, 0, 0, 0, 0], &[1, -1, 0, 0, 0, 0]] {
-            assert_eq!(parse_reply(reply, 1, &params), Err(ScriptError::MalformedReply));
+            assert_eq!(
+                parse_reply(reply, 1, &params),
+                Err(ScriptError::MalformedReply)
+            );
         }
         assert!(!ScriptError::MalformedReply.to_string().is_empty());
     }

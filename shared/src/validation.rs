@@ -325,7 +325,10 @@ mod tests {
 
     #[test]
     fn page_id_is_percent_decoded_once() {
-        assert_eq!(page_id("blog%2Fpost%20one").unwrap().as_str(), "blog/post one");
+        assert_eq!(
+            page_id("blog%2Fpost%20one").unwrap().as_str(),
+            "blog/post one"
+        );
         assert_eq!(page_id("a%252F").unwrap().as_str(), "a%2F");
         assert_eq!(page_id("caf%C3%A9").unwrap().as_str(), "café");
         assert_eq!(page_id("a+b").unwrap().as_str(), "a+b");
@@ -355,16 +358,29 @@ mod tests {
         let exactly = "a".repeat(256);
         assert!(page_id(&exactly).is_ok());
         assert!(page_id(&format!("/{exactly}")).is_ok());
-        assert_eq!(page_id(&"a".repeat(257)), Err(ValidationError::PageIdTooLong));
+        assert_eq!(
+            page_id(&"a".repeat(257)),
+            Err(ValidationError::PageIdTooLong)
+        );
         assert!(page_id(&"%41".repeat(256)).is_ok());
-        assert_eq!(page_id(&"%41".repeat(257)), Err(ValidationError::PageIdTooLong));
-        assert_eq!(page_id(&"é".repeat(129)), Err(ValidationError::PageIdTooLong));
+        assert_eq!(
+            page_id(&"%41".repeat(257)),
+            Err(ValidationError::PageIdTooLong)
+        );
+        assert_eq!(
+            page_id(&"é".repeat(129)),
+            Err(ValidationError::PageIdTooLong)
+        );
     }
 
     #[test]
     fn bad_percent_encoding_is_refused() {
         for raw in ["%", "a%2", "%zz", "%2g", "%%41"] {
-            assert_eq!(page_id(raw), Err(ValidationError::PageIdBadEncoding), "{raw}");
+            assert_eq!(
+                page_id(raw),
+                Err(ValidationError::PageIdBadEncoding),
+                "{raw}"
+            );
         }
     }
 
@@ -376,7 +392,11 @@ mod tests {
     #[test]
     fn control_characters_are_refused() {
         for raw in ["a%00", "a%0A", "a\tb", "%7F", "%C2%85"] {
-            assert_eq!(page_id(raw), Err(ValidationError::PageIdControlChar), "{raw}");
+            assert_eq!(
+                page_id(raw),
+                Err(ValidationError::PageIdControlChar),
+                "{raw}"
+            );
         }
     }
 
@@ -411,9 +431,16 @@ mod tests {
     fn metric_type_is_restricted() {
         assert!(metric_type(&"a".repeat(64)).is_ok());
         for bad in ["", "CPU", "cpu load", "cpu/x", "é"] {
-            assert_eq!(metric_type(bad), Err(ValidationError::MetricTypeInvalid), "{bad}");
+            assert_eq!(
+                metric_type(bad),
+                Err(ValidationError::MetricTypeInvalid),
+                "{bad}"
+            );
         }
-        assert_eq!(metric_type(&"a".repeat(65)), Err(ValidationError::MetricTypeInvalid));
+        assert_eq!(
+            metric_type(&"a".repeat(65)),
+            Err(ValidationError::MetricTypeInvalid)
+        );
     }
 
     #[test]
@@ -438,7 +465,10 @@ mod tests {
         assert_eq!(batch_len(0), Err(ValidationError::BatchEmpty));
         assert_eq!(batch_len(1), Ok(()));
         assert_eq!(batch_len(MAX_BATCH_VISITS), Ok(()));
-        assert_eq!(batch_len(MAX_BATCH_VISITS + 1), Err(ValidationError::BatchTooLarge));
+        assert_eq!(
+            batch_len(MAX_BATCH_VISITS + 1),
+            Err(ValidationError::BatchTooLarge)
+        );
     }
 
     #[test]
@@ -451,7 +481,10 @@ mod tests {
     #[test]
     fn body_size_is_limited() {
         assert_eq!(body_size(MAX_BODY_BYTES), Ok(()));
-        assert_eq!(body_size(MAX_BODY_BYTES + 1), Err(ValidationError::BodyTooLarge));
+        assert_eq!(
+            body_size(MAX_BODY_BYTES + 1),
+            Err(ValidationError::BodyTooLarge)
+        );
     }
 
     #[test]
@@ -459,7 +492,11 @@ mod tests {
         assert_eq!(list_limit(None), Ok(DEFAULT_LIST_LIMIT));
         assert_eq!(list_limit(Some("7")), Ok(7));
         for bad in ["0", "1001", "-1", "x", ""] {
-            assert_eq!(list_limit(Some(bad)), Err(ValidationError::LimitInvalid), "{bad}");
+            assert_eq!(
+                list_limit(Some(bad)),
+                Err(ValidationError::LimitInvalid),
+                "{bad}"
+            );
         }
     }
 
@@ -467,7 +504,10 @@ mod tests {
     fn codes_are_unique_snake_case_and_messages_present() {
         let mut codes: Vec<&str> = ValidationError::ALL.iter().map(|e| e.code()).collect();
         for e in ValidationError::ALL {
-            assert!(e.code().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'));
+            assert!(e
+                .code()
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'));
             assert!(e.message().ends_with('.'));
             assert_eq!(e.to_string(), e.message());
         }

@@ -24,6 +24,8 @@ pub mod routes;
 pub mod variables;
 
 pub use allowed_hosts::{AllowedHosts, AllowedHostsError};
-pub use manifest::{App, BuildDecl, ComponentDecl, FileMount, HttpRoute, ManifestError, VariableDecl};
+pub use manifest::{
+    App, BuildDecl, ComponentDecl, FileMount, HttpRoute, ManifestError, VariableDecl,
+};
 pub use routes::{spin_request_headers, RouteError, RouteMatch, Router};
 pub use variables::{EnvProvider, Resolver, Template, VariableError, VariableProvider};

@@ -447,9 +447,7 @@ fn build_app(raw: RawManifest, base_dir: &Path) -> Result<App, ManifestError> {
 }
 
 /// `[application.trigger.http]` may only hold `base`, and Spin now refuses any base but `/`.
-fn check_http_global_config(
-    configs: &BTreeMap<String, toml::Table>,
-) -> Result<(), ManifestError> {
+fn check_http_global_config(configs: &BTreeMap<String, toml::Table>) -> Result<(), ManifestError> {
     let Some(http) = configs.get("http") else {
         return Ok(());
     };
@@ -559,11 +557,7 @@ fn build_component(
 /// Gives every trigger without `id` the id Spin gives it: `<component>-<type>-trigger`
 /// when it refers to a component by id and that is free, else `<type>-trigger<n>`.
 fn assign_trigger_ids(triggers: &mut BTreeMap<String, Vec<RawTrigger>>) {
-    let mut taken: BTreeSet<String> = triggers
-        .values()
-        .flatten()
-        .map(|t| t.id.clone())
-        .collect();
+    let mut taken: BTreeSet<String> = triggers.values().flatten().map(|t| t.id.clone()).collect();
     for (trigger_type, list) in triggers.iter_mut() {
         let mut counter = 1;
         for trigger in list.iter_mut().filter(|t| t.id.is_empty()) {
@@ -636,14 +630,18 @@ fn build_http_trigger(
         }
     }
     let Some(component) = component else {
-        return Err("Triggers must specify either component or static_response - it has neither".into());
+        return Err(
+            "Triggers must specify either component or static_response - it has neither".into(),
+        );
     };
     match config.get("route") {
         None => Err("missing field `route`".into()),
         Some(toml::Value::String(route)) => Ok(HttpTarget::Route(HttpRoute::new(route, component))),
         Some(toml::Value::Table(t)) => {
             if let Some(key) = t.keys().find(|k| *k != "private") {
-                return Err(format!("route table: unknown field `{key}`, expected `private`"));
+                return Err(format!(
+                    "route table: unknown field `{key}`, expected `private`"
+                ));
             }
             match t.get("private").and_then(toml::Value::as_bool) {
                 Some(true) => Ok(HttpTarget::Private(component)),
@@ -920,7 +918,10 @@ source = "debug.wasm"
         let e = err(&format!(
             "{ONE_COMPONENT}[[trigger.redis]]\nchannel = \"c\"\ncomponent = \"ghost\"\n"
         ));
-        assert!(e.contains("trigger `redis`") && e.contains("`ghost`"), "{e}");
+        assert!(
+            e.contains("trigger `redis`") && e.contains("`ghost`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -963,13 +964,19 @@ source = "debug.wasm"
     #[test]
     fn variable_with_default_and_required_is_refused() {
         let e = err("[trigger]\n[variables]\nx = { default = \"1\", required = true }\n");
-        assert!(e.contains("variable `x` must be `required` OR have a `default`"), "{e}");
+        assert!(
+            e.contains("variable `x` must be `required` OR have a `default`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn variable_with_neither_default_nor_required_is_refused() {
         let e = err("[trigger]\n[variables]\nx = { secret = true }\n");
-        assert!(e.contains("variable `x` must be `required` OR have a `default`"), "{e}");
+        assert!(
+            e.contains("variable `x` must be `required` OR have a `default`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -981,7 +988,10 @@ source = "debug.wasm"
     #[test]
     fn component_variable_with_invalid_name_is_refused() {
         let e = err(&format!("{ONE_COMPONENT}variables = {{ Bad = \"x\" }}\n"));
-        assert!(e.contains("component `visit`") && e.contains("\"Bad\""), "{e}");
+        assert!(
+            e.contains("component `visit`") && e.contains("\"Bad\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -990,7 +1000,8 @@ source = "debug.wasm"
             "{ONE_COMPONENT}variables = {{ url = \"{{{{ nope }}}}\" }}\n"
         ));
         assert!(
-            e.contains("component `visit` variable `url`") && e.contains("unknown variable \"nope\""),
+            e.contains("component `visit` variable `url`")
+                && e.contains("unknown variable \"nope\""),
             "{e}"
         );
     }
@@ -1000,7 +1011,10 @@ source = "debug.wasm"
         let e = err(
             "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = { url = \"https://x/a.wasm\", digest = \"sha256:00\" }\n",
         );
-        assert!(e.contains("component `a`") && e.contains("only local file sources"), "{e}");
+        assert!(
+            e.contains("component `a`") && e.contains("only local file sources"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1013,7 +1027,9 @@ source = "debug.wasm"
 
     #[test]
     fn deprecated_allowed_http_hosts_is_refused_with_advice() {
-        let e = err(&format!("{ONE_COMPONENT}allowed_http_hosts = [\"example.com\"]\n"));
+        let e = err(&format!(
+            "{ONE_COMPONENT}allowed_http_hosts = [\"example.com\"]\n"
+        ));
         assert!(e.contains("use `allowed_outbound_hosts`"), "{e}");
     }
 
@@ -1027,13 +1043,20 @@ source = "debug.wasm"
 
     #[test]
     fn invalid_key_value_store_label_is_refused() {
-        let e = err(&format!("{ONE_COMPONENT}key_value_stores = [\"my store\"]\n"));
-        assert!(e.contains("\"my store\"") && e.contains("kebab-case or snake_case"), "{e}");
+        let e = err(&format!(
+            "{ONE_COMPONENT}key_value_stores = [\"my store\"]\n"
+        ));
+        assert!(
+            e.contains("\"my store\"") && e.contains("kebab-case or snake_case"),
+            "{e}"
+        );
     }
 
     #[test]
     fn malformed_literal_allowed_host_is_refused() {
-        let e = err(&format!("{ONE_COMPONENT}allowed_outbound_hosts = [\"example.com\"]\n"));
+        let e = err(&format!(
+            "{ONE_COMPONENT}allowed_outbound_hosts = [\"example.com\"]\n"
+        ));
         assert!(
             e.contains("component `visit`") && e.contains("does not contain a scheme"),
             "{e}"
@@ -1046,7 +1069,9 @@ source = "debug.wasm"
             "[variables]\nhost = {{ required = true }}\n{ONE_COMPONENT}allowed_outbound_hosts = [\"https://{{{{ host }}}}\"]\n"
         ))
         .unwrap();
-        let e = err(&format!("{ONE_COMPONENT}allowed_outbound_hosts = [\"https://{{{{ host\"]\n"));
+        let e = err(&format!(
+            "{ONE_COMPONENT}allowed_outbound_hosts = [\"https://{{{{ host\"]\n"
+        ));
         assert!(e.contains("unmatched"), "{e}");
     }
 
@@ -1142,8 +1167,13 @@ source = "debug.wasm"
 
     #[test]
     fn inline_component_gets_spins_generated_id() {
-        let app = parse("[[trigger.http]]\nroute = \"/\"\ncomponent = { source = \"inline.wasm\" }\n").unwrap();
-        assert_eq!(app.http_routes, vec![HttpRoute::new("/", "http-trigger1-component")]);
+        let app =
+            parse("[[trigger.http]]\nroute = \"/\"\ncomponent = { source = \"inline.wasm\" }\n")
+                .unwrap();
+        assert_eq!(
+            app.http_routes,
+            vec![HttpRoute::new("/", "http-trigger1-component")]
+        );
         assert_eq!(
             app.components["http-trigger1-component"].source,
             Path::new("/app/inline.wasm")
@@ -1177,7 +1207,15 @@ component = "a"
         .unwrap();
         assign_trigger_ids(&mut triggers);
         let ids: Vec<&str> = triggers["http"].iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(ids, ["a-http-trigger", "http-trigger1", "http-trigger2", "http-trigger3"]);
+        assert_eq!(
+            ids,
+            [
+                "a-http-trigger",
+                "http-trigger1",
+                "http-trigger2",
+                "http-trigger3"
+            ]
+        );
     }
 
     #[test]
@@ -1189,7 +1227,10 @@ component = "a"
         let app = App::load(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(app.base_dir, dir);
-        assert_eq!(app.components["visit"].source, dir.join("target/visit.wasm"));
+        assert_eq!(
+            app.components["visit"].source,
+            dir.join("target/visit.wasm")
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use routefinder::Segment;
 
-use crate::manifest::HttpRoute;
+use crate::manifest::{App, HttpRoute};
 
 /// The path prefix Spin reserves for itself (`/.well-known/spin/health`, `/.well-known/spin/info`).
 pub const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
@@ -54,6 +54,11 @@ impl Router {
         Self::with_base("/", routes)
     }
 
+    /// The router for an application's `[[trigger.http]]` routes.
+    pub fn build(app: &App) -> Result<Self, RouteError> {
+        Self::new(&app.http_routes)
+    }
+
     /// A router whose routes are all under `base` (the deprecated `[application.trigger.http]
     /// base`). Routes with identical text are not an error: like Spin, the later one wins
     /// and the clash is listed in [`Router::duplicates`].
@@ -90,7 +95,9 @@ impl Router {
                     handler.based_route, handler.component
                 ))
             })?;
-            inner.add(spec, handler).map_err(RouteError)?;
+            inner
+                .add(spec, handler)
+                .unwrap_or_else(|never| match never {});
         }
         Ok(Self { inner, duplicates })
     }
@@ -199,7 +206,9 @@ impl RouteMatch {
     /// [`RouteMatch::raw_route`] without a trailing `/...` (`spin-component-route`).
     /// Only the `/...` spelling is stripped: a route written `/x/*` stays `/x/*`.
     pub fn raw_route_or_prefix(&self) -> &str {
-        self.raw_route.strip_suffix("/...").unwrap_or(&self.raw_route)
+        self.raw_route
+            .strip_suffix("/...")
+            .unwrap_or(&self.raw_route)
     }
 
     /// The request path that matched.
@@ -296,7 +305,10 @@ pub fn spin_request_headers(
     let mut headers = vec![
         ("spin-path-info".to_string(), m.trailing_wildcard()),
         ("spin-full-url".to_string(), full_url.to_string()),
-        ("spin-matched-route".to_string(), m.based_route().to_string()),
+        (
+            "spin-matched-route".to_string(),
+            m.based_route().to_string(),
+        ),
         ("spin-base-path".to_string(), "/".to_string()),
         (
             "spin-raw-component-route".to_string(),
@@ -317,7 +329,11 @@ pub fn spin_request_headers(
 
 impl fmt::Display for RouteMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} -> {} ({})", self.path, self.component, self.based_route)
+        write!(
+            f,
+            "{} -> {} ({})",
+            self.path, self.component, self.based_route
+        )
     }
 }
 
@@ -376,6 +392,21 @@ mod tests {
         ] {
             assert_eq!(target(&r, path).as_deref(), Some(expected), "path {path}");
         }
+    }
+
+    #[test]
+    fn router_for_an_app_uses_its_http_routes() {
+        let app = App::parse(
+            "spin_manifest_version = 2\n[application]\nname = \"a\"\n\
+             [[trigger.http]]\nroute = \"/visit\"\ncomponent = \"visit\"\n\
+             [[trigger.http]]\nroute = { private = true }\ncomponent = \"hidden\"\n\
+             [component.visit]\nsource = \"v.wasm\"\n[component.hidden]\nsource = \"h.wasm\"\n",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let r = Router::build(&app).unwrap();
+        assert_eq!(target(&r, "/visit").as_deref(), Some("visit"));
+        assert_eq!(r.routes().count(), 1);
     }
 
     #[test]
@@ -617,10 +648,19 @@ mod tests {
 
     #[test]
     fn well_known_paths_are_classified() {
-        assert_eq!(well_known("/.well-known/spin/health"), Some(WellKnown::Health));
+        assert_eq!(
+            well_known("/.well-known/spin/health"),
+            Some(WellKnown::Health)
+        );
         assert_eq!(well_known("/.well-known/spin/info"), Some(WellKnown::Info));
-        assert_eq!(well_known("/.well-known/spin/other"), Some(WellKnown::NotFound));
-        assert_eq!(well_known("/.well-known/spin/health/"), Some(WellKnown::NotFound));
+        assert_eq!(
+            well_known("/.well-known/spin/other"),
+            Some(WellKnown::NotFound)
+        );
+        assert_eq!(
+            well_known("/.well-known/spin/health/"),
+            Some(WellKnown::NotFound)
+        );
         assert_eq!(well_known("/.well-known/spin"), None);
         assert_eq!(well_known("/health"), None);
     }
@@ -637,7 +677,11 @@ mod tests {
     #[test]
     fn full_url_uses_scheme_host_header_and_path_and_query() {
         assert_eq!(
-            full_url("https", Some("fermyon.dev"), "/foo/bar?key1=value1&key2=value2"),
+            full_url(
+                "https",
+                Some("fermyon.dev"),
+                "/foo/bar?key1=value1&key2=value2"
+            ),
             "https://fermyon.dev/foo/bar?key1=value1&key2=value2"
         );
         assert_eq!(full_url("http", None, "/x"), "http://localhost/x");

@@ -240,6 +240,23 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// The resolver Spin uses by default: values from the environment (`SPIN_VARIABLE_<NAME>`,
+    /// looked up with `env`, e.g. `|k| std::env::var(k).ok()`), else the declared default.
+    /// See [`Resolver::with_providers`] for the validation done.
+    pub fn new(
+        app: &App,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<Self, VariableError> {
+        let provider = EnvProvider::new(env);
+        Self::with_providers(
+            &app.variables,
+            app.components
+                .iter()
+                .map(|(id, c)| (id.as_str(), &c.variables)),
+            &[&provider],
+        )
+    }
+
     /// Validates the declarations and every component's templates, then resolves every
     /// application variable: the first provider with a value wins, else the default.
     ///
@@ -247,7 +264,7 @@ impl Resolver {
     /// ([`VariableError::InvalidName`]); a template that does not parse or names an
     /// undeclared application variable ([`VariableError::Other`]). A required variable
     /// without a value is *not* an error here: call [`Resolver::ensure_required_resolvable`].
-    pub fn new<'a>(
+    pub fn with_providers<'a>(
         declarations: &BTreeMap<String, VariableDecl>,
         components: impl IntoIterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
         providers: &[&dyn VariableProvider],
@@ -301,17 +318,6 @@ impl Resolver {
             values,
             components: parsed,
         })
-    }
-
-    /// [`Resolver::new`] for an application's variables and components.
-    pub fn for_app(app: &App, providers: &[&dyn VariableProvider]) -> Result<Self, VariableError> {
-        Self::new(
-            &app.variables,
-            app.components
-                .iter()
-                .map(|(id, c)| (id.as_str(), &c.variables)),
-            providers,
-        )
     }
 
     /// Errors with [`VariableError::Provider`] naming every variable that has no default
@@ -379,6 +385,18 @@ impl Resolver {
             .get(component_id)
             .and_then(|t| t.get(key))
             .is_some_and(|t| t.variable_names().any(|n| self.is_secret(n)))
+    }
+}
+
+impl<T: VariableSource + ?Sized> VariableSource for &T {
+    fn variable_value(&self, name: &str) -> Result<String, VariableError> {
+        (**self).variable_value(name)
+    }
+}
+
+impl<T: VariableSource + ?Sized> VariableSource for std::sync::Arc<T> {
+    fn variable_value(&self, name: &str) -> Result<String, VariableError> {
+        (**self).variable_value(name)
     }
 }
 
@@ -453,7 +471,7 @@ mod tests {
     ) -> Result<Resolver, VariableError> {
         let vars = component_vars(vars);
         let provider = env(environment);
-        Resolver::new(&declarations(), [("visit", &vars)], &[&provider])
+        Resolver::with_providers(&declarations(), [("visit", &vars)], &[&provider])
     }
 
     // --- keys ---
@@ -583,7 +601,8 @@ mod tests {
         let vars = component_vars(&[("host", "{{ api_host }}")]);
         let first = env(&[("SPIN_VARIABLE_API_HOST", "first")]);
         let second = env(&[("SPIN_VARIABLE_API_HOST", "second")]);
-        let r = Resolver::new(&declarations(), [("visit", &vars)], &[&first, &second]).unwrap();
+        let r = Resolver::with_providers(&declarations(), [("visit", &vars)], &[&first, &second])
+            .unwrap();
         assert_eq!(r.resolve("visit", "host").unwrap(), "first");
     }
 
@@ -596,7 +615,7 @@ mod tests {
             }
         }
         let vars = component_vars(&[("host", "{{ api_host }}")]);
-        let r = Resolver::new(&declarations(), [("visit", &vars)], &[&Broken]).unwrap();
+        let r = Resolver::with_providers(&declarations(), [("visit", &vars)], &[&Broken]).unwrap();
         assert_eq!(
             r.resolve("visit", "host"),
             Err(VariableError::Provider("vault is down".into()))
@@ -628,7 +647,7 @@ mod tests {
         let mut decls = declarations();
         decls.insert("db_password".into(), decl(None, true));
         let none = BTreeMap::new();
-        let r = Resolver::new(&decls, [("visit", &none)], &[&env(&[])]).unwrap();
+        let r = Resolver::with_providers(&decls, [("visit", &none)], &[&env(&[])]).unwrap();
         let err = r.ensure_required_resolvable().unwrap_err();
         assert_eq!(
             err,
@@ -642,7 +661,7 @@ mod tests {
     #[test]
     fn ensure_required_ignores_variables_with_defaults() {
         let decls = BTreeMap::from([("a".to_string(), decl(Some("1"), false))]);
-        let r = Resolver::new(&decls, [], &[]).unwrap();
+        let r = Resolver::with_providers(&decls, [], &[]).unwrap();
         r.ensure_required_resolvable().unwrap();
     }
 
@@ -714,7 +733,7 @@ mod tests {
     fn invalid_application_variable_name_is_rejected_at_start_up() {
         let decls = BTreeMap::from([("a__b".to_string(), decl(Some("1"), false))]);
         assert!(matches!(
-            Resolver::new(&decls, [], &[]),
+            Resolver::with_providers(&decls, [], &[]),
             Err(VariableError::InvalidName(_))
         ));
     }
@@ -745,13 +764,47 @@ mod tests {
 
     #[test]
     fn secrets_are_reported_for_app_and_component_variables() {
-        let r = resolver_with(&[("token", "{{ api_token }}"), ("url", "{{ api_host }}")], &[])
-            .unwrap();
+        let r = resolver_with(
+            &[("token", "{{ api_token }}"), ("url", "{{ api_host }}")],
+            &[],
+        )
+        .unwrap();
         assert!(r.is_secret("api_token"));
         assert!(!r.is_secret("api_host"));
         assert!(!r.is_secret("undeclared"));
         assert!(r.component_variable_is_secret("visit", "token"));
         assert!(!r.component_variable_is_secret("visit", "url"));
+    }
+
+    #[test]
+    fn resolver_for_an_app_reads_spin_variable_environment() {
+        let app = App::parse(
+            r#"
+spin_manifest_version = 2
+[application]
+name = "a"
+[variables]
+redis_host = { default = "127.0.0.1" }
+token = { required = true, secret = true }
+[[trigger.http]]
+route = "/..."
+component = "c"
+[component.c]
+source = "c.wasm"
+variables = { redis_url = "redis://{{ redis_host }}", token = "{{ token }}" }
+"#,
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let r = Resolver::new(&app, |k| {
+            (k == "SPIN_VARIABLE_TOKEN").then(|| "s3cret".into())
+        })
+        .unwrap();
+        r.ensure_required_resolvable().unwrap();
+        assert_eq!(r.resolve("c", "redis_url").unwrap(), "redis://127.0.0.1");
+        assert_eq!(r.resolve("c", "token").unwrap(), "s3cret");
+        let missing = Resolver::new(&app, |_| None).unwrap();
+        assert!(missing.ensure_required_resolvable().is_err());
     }
 
     #[test]
@@ -765,7 +818,8 @@ mod tests {
             None
         });
         let vars = component_vars(&[("url", "{{ api_host }}")]);
-        let r = Resolver::new(&declarations(), [("visit", &vars)], &[&provider]).unwrap();
+        let r =
+            Resolver::with_providers(&declarations(), [("visit", &vars)], &[&provider]).unwrap();
         let after_start = calls.load(Ordering::SeqCst);
         for _ in 0..3 {
             r.resolve("visit", "url").unwrap();

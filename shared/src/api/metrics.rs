@@ -73,12 +73,16 @@ mod tests {
 
     #[test]
     fn sample_uses_type_on_the_wire() {
-        let s: MetricSample =
-            serde_json::from_str(r#"{"timestamp":"2024-05-01T12:00:00Z","value":2.5,"type":"cpu"}"#)
-                .unwrap();
+        let s: MetricSample = serde_json::from_str(
+            r#"{"timestamp":"2024-05-01T12:00:00Z","value":2.5,"type":"cpu"}"#,
+        )
+        .unwrap();
         assert_eq!(s.metric_type, "cpu");
         assert_eq!(serde_json::to_value(&s).unwrap()["type"], "cpu");
-        assert_eq!(s.validate(1_714_564_800_000).unwrap().timestamp_ms, 1_714_564_800_000);
+        assert_eq!(
+            s.validate(1_714_564_800_000).unwrap().timestamp_ms,
+            1_714_564_800_000
+        );
     }
 
     #[test]
@@ -88,7 +92,10 @@ mod tests {
             json!({"status":"success","message":"Metric recorded for type cpu"})
         );
         let list = MetricsList::new(None, vec![]);
-        assert_eq!(serde_json::to_value(&list).unwrap(), json!({"count":0,"metrics":[]}));
+        assert_eq!(
+            serde_json::to_value(&list).unwrap(),
+            json!({"count":0,"metrics":[]})
+        );
         let typed = MetricsList::new(Some("cpu".into()), vec![]);
         assert_eq!(serde_json::to_value(&typed).unwrap()["type"], "cpu");
     }

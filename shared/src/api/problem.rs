@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(p.status, 400);
         assert_eq!(p.code.as_deref(), Some("page_id_too_long"));
         assert_eq!(Problem::from(ValidationError::BodyTooLarge).status, 413);
-        assert_eq!(Problem::from(ValidationError::MetricTimestampInFuture).status, 422);
+        assert_eq!(
+            Problem::from(ValidationError::MetricTimestampInFuture).status,
+            422
+        );
         for err in ValidationError::ALL {
             let p = Problem::from(err);
             assert_eq!(p.detail.as_deref(), Some(err.message()));

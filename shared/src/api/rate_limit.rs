@@ -45,7 +45,8 @@ impl RateLimitInfo {
             window_s: window_ms.div_ceil(1_000),
             remaining: decision.remaining,
             reset_s: decision.reset_ms.div_ceil(1_000),
-            retry_after_s: (!decision.allowed).then(|| decision.retry_after_ms.div_ceil(1_000).max(1)),
+            retry_after_s: (!decision.allowed)
+                .then(|| decision.retry_after_ms.div_ceil(1_000).max(1)),
         }
     }
 }
@@ -54,8 +55,14 @@ impl RateLimitInfo {
 pub fn rate_limit_headers(info: &RateLimitInfo) -> Vec<(&'static str, String)> {
     let policy = sf_string(&info.policy);
     let mut headers = vec![
-        ("RateLimit-Policy", format!("{policy};q={};w={}", info.limit, info.window_s)),
-        ("RateLimit", format!("{policy};r={};t={}", info.remaining, info.reset_s)),
+        (
+            "RateLimit-Policy",
+            format!("{policy};q={};w={}", info.limit, info.window_s),
+        ),
+        (
+            "RateLimit",
+            format!("{policy};r={};t={}", info.remaining, info.reset_s),
+        ),
         ("X-RateLimit-Limit", info.limit.to_string()),
         ("X-RateLimit-Remaining", info.remaining.to_string()),
         ("X-RateLimit-Reset", info.reset_s.to_string()),
@@ -86,7 +93,10 @@ mod tests {
     use crate::token_bucket::{decide, BucketState};
 
     fn header<'a>(headers: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
-        headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
@@ -94,8 +104,14 @@ mod tests {
         let params = BucketParams::per_minute(100).unwrap();
         let d = decide(None, 0, 58, &params).unwrap();
         let headers = rate_limit_headers(&RateLimitInfo::from_decision("default", &params, &d));
-        assert_eq!(header(&headers, "RateLimit-Policy"), Some(r#""default";q=100;w=60"#));
-        assert_eq!(header(&headers, "RateLimit"), Some(r#""default";r=42;t=35"#));
+        assert_eq!(
+            header(&headers, "RateLimit-Policy"),
+            Some(r#""default";q=100;w=60"#)
+        );
+        assert_eq!(
+            header(&headers, "RateLimit"),
+            Some(r#""default";r=42;t=35"#)
+        );
         assert_eq!(header(&headers, "X-RateLimit-Limit"), Some("100"));
         assert_eq!(header(&headers, "X-RateLimit-Remaining"), Some("42"));
         assert_eq!(header(&headers, "X-RateLimit-Reset"), Some("35"));
@@ -105,7 +121,10 @@ mod tests {
     #[test]
     fn refused_request_gets_retry_after_rounded_up() {
         let params = BucketParams::per_second(10).unwrap();
-        let empty = BucketState { level_units: 0, last_ms: 0 };
+        let empty = BucketState {
+            level_units: 0,
+            last_ms: 0,
+        };
         let d = decide(Some(empty), 0, 1, &params).unwrap();
         let headers = rate_limit_headers(&RateLimitInfo::from_decision("api", &params, &d));
         assert_eq!(header(&headers, "Retry-After"), Some("1"));

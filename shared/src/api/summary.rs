@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(Period::from_query(None), Ok(Period::All));
         assert_eq!(Period::from_query(Some("daily")), Ok(Period::Daily));
         assert_eq!(Period::from_query(Some("hourly")), Ok(Period::Hourly));
-        assert_eq!(Period::from_query(Some("weekly")), Err(ValidationError::PeriodInvalid));
+        assert_eq!(
+            Period::from_query(Some("weekly")),
+            Err(ValidationError::PeriodInvalid)
+        );
         for p in [Period::All, Period::Daily, Period::Hourly] {
             assert_eq!(p.as_str().parse::<Period>(), Ok(p));
         }

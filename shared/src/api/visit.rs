@@ -157,7 +157,13 @@ mod tests {
     fn batch_request_parses_and_defaults_count_to_one() {
         let req: BatchRequest =
             serde_json::from_str(r#"{"visits":[{"page":"/a","count":3},{"page":"b"}]}"#).unwrap();
-        assert_eq!(req.visits[0], BatchVisit { page: "/a".into(), count: 3 });
+        assert_eq!(
+            req.visits[0],
+            BatchVisit {
+                page: "/a".into(),
+                count: 3
+            }
+        );
         assert_eq!(req.visits[1].count, 1);
     }
 
@@ -165,8 +171,16 @@ mod tests {
     fn batch_reply_totals_and_hides_replayed_when_false() {
         let reply = BatchReply::new(
             vec![
-                RecordedPage { page: "a".into(), added: 3, count: 10 },
-                RecordedPage { page: "b".into(), added: 1, count: 1 },
+                RecordedPage {
+                    page: "a".into(),
+                    added: 3,
+                    count: 10,
+                },
+                RecordedPage {
+                    page: "b".into(),
+                    added: 1,
+                    count: 1,
+                },
             ],
             false,
         );
@@ -179,15 +193,22 @@ mod tests {
 
     #[test]
     fn served_via_is_a_plain_string() {
-        let reply = VisitsReply { count: 5, served_via: ServedVia::Redis("a".into()), uniques_today: Some(2) };
+        let reply = VisitsReply {
+            count: 5,
+            served_via: ServedVia::Redis("a".into()),
+            uniques_today: Some(2),
+        };
         assert_eq!(
             serde_json::to_value(&reply).unwrap(),
             json!({"count":5,"served_via":"redis_a","uniques_today":2})
         );
-        let cached: VisitsReply = serde_json::from_str(r#"{"count":1,"served_via":"cache"}"#).unwrap();
+        let cached: VisitsReply =
+            serde_json::from_str(r#"{"count":1,"served_via":"cache"}"#).unwrap();
         assert_eq!(cached.served_via, ServedVia::Cache);
         assert_eq!(cached.uniques_today, None);
         assert!(serde_json::from_str::<VisitsReply>(r#"{"count":1,"served_via":"disk"}"#).is_err());
-        assert!(serde_json::from_str::<VisitsReply>(r#"{"count":1,"served_via":"redis_"}"#).is_err());
+        assert!(
+            serde_json::from_str::<VisitsReply>(r#"{"count":1,"served_via":"redis_"}"#).is_err()
+        );
     }
 }
