@@ -110,9 +110,9 @@ fn variables_resolve_defaults_templates_and_overrides() {
     assert_eq!(var("token")["ok"], "t0ken");
     assert_eq!(var("literal")["ok"], "just text");
     let undeclared = var("greeting")["err"].as_str().unwrap_or("").to_string();
-    assert!(undeclared.starts_with("Undefined"), "{undeclared}");
+    assert!(undeclared.starts_with("Error::Undefined"), "{undeclared}");
     let invalid = var("Not-Valid")["err"].as_str().unwrap_or("").to_string();
-    assert!(invalid.starts_with("InvalidName"), "{invalid}");
+    assert!(invalid.starts_with("Error::InvalidName"), "{invalid}");
 }
 
 #[test]
@@ -155,11 +155,14 @@ fn redis_open_is_limited_to_allowed_outbound_hosts() {
         );
         get(&host.url(&url)).json()["redis"].clone()
     };
-    assert_eq!(probe("allowed", &allowed.url())["ok"], "[Status(\"PONG\")]");
-    assert_eq!(probe("allowed", &other.url())["err"], "InvalidAddress");
+    assert_eq!(
+        probe("allowed", &allowed.url())["ok"],
+        "[RedisResult::Status(\"PONG\")]"
+    );
+    assert_eq!(probe("allowed", &other.url())["err"], "Error::InvalidAddress");
     let by_name = format!("redis://localhost:{}", allowed.port());
-    assert_eq!(probe("allowed", &by_name)["err"], "InvalidAddress");
-    assert_eq!(probe("none", &allowed.url())["err"], "InvalidAddress");
+    assert_eq!(probe("allowed", &by_name)["err"], "Error::InvalidAddress");
+    assert_eq!(probe("none", &allowed.url())["err"], "Error::InvalidAddress");
 }
 
 #[test]
@@ -180,7 +183,7 @@ fn key_value_default_store_outlives_instances_and_is_shared() {
 fn key_value_store_not_granted_is_access_denied() {
     let host = start(&scenario("key-value"), &[]);
     let denied = get(&host.url("/denied/?kv_open=default")).json();
-    assert_eq!(denied["kv_open"]["err"], "AccessDenied");
+    assert_eq!(denied["kv_open"]["err"], "Error::AccessDenied");
     let unknown = get(&host.url("/writer/?kv_open=sessions")).json();
-    assert_eq!(unknown["kv_open"]["err"], "AccessDenied");
+    assert_eq!(unknown["kv_open"]["err"], "Error::AccessDenied");
 }
