@@ -11,6 +11,7 @@
 //! - [`shards`]: real `redis-server` processes on free loopback ports for tests and local runs.
 
 pub mod bindings;
+pub mod compile_cache;
 pub mod local;
 pub mod outbound_http;
 pub mod runtime;

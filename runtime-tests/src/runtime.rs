@@ -16,7 +16,7 @@ use spin_rules::allowed_hosts::AllowedHosts;
 use spin_rules::manifest::App;
 use spin_rules::routes::{RouteMatch, Router};
 use spin_rules::variables::Resolver;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -24,7 +24,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::WasiHttpView;
 
-use crate::bindings;
+use crate::{bindings, compile_cache};
 use crate::spin_kv::{KeyValueAccess, KeyValueStores};
 use crate::spin_redis::{RedisAccess, RedisConnector, RedisPolicy};
 use crate::spin_variables::VariablesAccess;
@@ -117,7 +117,7 @@ impl Application {
             kv.check_labels(id, &decl.key_value_stores)?;
             let allowed_hosts = AllowedHosts::parse(&decl.allowed_outbound_hosts, &resolver)
                 .with_context(|| format!("component {id:?}: invalid allowed_outbound_hosts"))?;
-            let component = anyhow_of(Component::from_file(&engine, &decl.source)).with_context(|| {
+            let component = compile_cache::load(&engine, &decl.source).with_context(|| {
                 format!(
                     "component {id:?}: cannot load {} (build the components first)",
                     decl.source.display()
