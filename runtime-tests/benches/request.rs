@@ -59,7 +59,11 @@ fn native_handler(_req: hyper::Request<Empty<Bytes>>) -> hyper::Response<Full<By
 }
 
 fn host_request(c: &mut Criterion) {
-    bench_wasm(c, "wasm instantiate+handle /health/live (pooling)", HostOptions::default());
+    bench_wasm(
+        c,
+        "wasm instantiate+handle /health/live (pooling)",
+        HostOptions::default(),
+    );
     bench_wasm(
         c,
         "wasm instantiate+handle /health/live (on-demand allocator)",
@@ -73,7 +77,12 @@ fn host_request(c: &mut Criterion) {
         .unwrap();
     c.bench_function("native handler /health/live (yardstick)", |b| {
         b.to_async(&runtime).iter(|| async {
-            native_handler(request()).into_body().collect().await.unwrap().to_bytes()
+            native_handler(request())
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
         })
     });
 }

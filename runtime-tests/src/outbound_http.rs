@@ -12,10 +12,13 @@ pub struct DenyOutboundHttp;
 
 type SendFuture = Box<
     dyn std::future::Future<
-            Output = Result<(
-                http::Response<wasmtime_wasi_http::WasiBody>,
-                Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
-            ), Error>,
+            Output = Result<
+                (
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
         > + Send,
 >;
 

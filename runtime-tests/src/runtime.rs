@@ -19,16 +19,16 @@ use spin_rules::variables::Resolver;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::WasiHttpView;
 
-use crate::{bindings, compile_cache};
 use crate::spin_kv::{KeyValueAccess, KeyValueStores};
 use crate::spin_redis::{RedisAccess, RedisConnector, RedisPolicy};
 use crate::spin_variables::VariablesAccess;
 use crate::state::RequestState;
+use crate::{bindings, compile_cache};
 
 /// How often the epoch ticks; request deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -191,7 +191,10 @@ impl Application {
             .with_context(|| format!("unknown component {component_id:?}"))?;
         let mut store = self.new_store(component);
         let proxy = component.pre.instantiate_async(&mut store).await?;
-        let request = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
 

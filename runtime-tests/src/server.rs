@@ -97,7 +97,13 @@ impl Server {
         let path = req.uri().path().to_string();
         let (component, response) = self.route_and_run(req, client_addr).await;
         if self.options.log_requests {
-            log_line(&method, &path, component.as_deref(), response.status(), started);
+            log_line(
+                &method,
+                &path,
+                component.as_deref(),
+                response.status(),
+                started,
+            );
         }
         response
     }
@@ -168,8 +174,7 @@ fn prepare_request(
     for name in forged {
         headers.remove(name);
     }
-    for (name, value) in spin_rules::routes::spin_request_headers(route, &full_url, client_addr)
-    {
+    for (name, value) in spin_rules::routes::spin_request_headers(route, &full_url, client_addr) {
         let (Ok(name), Ok(value)) = (
             header::HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value),

@@ -263,8 +263,7 @@ impl RedisShards {
 
 /// Asks the kernel for a free loopback port by binding port 0 and releasing it.
 pub fn free_loopback_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a probe socket")?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a probe socket")?;
     Ok(listener.local_addr()?.port())
 }
 

@@ -84,7 +84,10 @@ impl RequestState {
 impl Host for RequestState {}
 
 impl HostStore for RequestState {
-    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
         if !self.kv.allowed.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }

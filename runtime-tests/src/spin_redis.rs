@@ -113,7 +113,10 @@ fn other(err: impl std::fmt::Display) -> Error {
 }
 
 impl RequestState {
-    fn connection(&mut self, rep: &Resource<RedisConnection>) -> wasmtime::Result<&RedisConnection> {
+    fn connection(
+        &mut self,
+        rep: &Resource<RedisConnection>,
+    ) -> wasmtime::Result<&RedisConnection> {
         Ok(self.table.get(rep)?)
     }
 

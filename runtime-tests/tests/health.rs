@@ -18,7 +18,11 @@ fn host_for(shards: &RedisShards, reuse: bool) -> tally_host::local::LocalHost {
         },
         ..HostOptions::default()
     };
-    start_with(&tally_manifest(), &[("shards", shards.shard_list())], options)
+    start_with(
+        &tally_manifest(),
+        &[("shards", shards.shard_list())],
+        options,
+    )
 }
 
 fn shard<'a>(body: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

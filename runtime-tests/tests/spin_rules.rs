@@ -11,7 +11,10 @@ use tally_host::shards::RedisShards;
 fn who(url: &str) -> String {
     let reply = get(&format!("{url}?var=who"));
     assert_eq!(reply.status, 200, "{url}: {}", reply.body);
-    reply.json()["var"]["ok"].as_str().unwrap_or("?").to_string()
+    reply.json()["var"]["ok"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string()
 }
 
 #[test]
@@ -54,7 +57,10 @@ fn spin_headers_for_a_wildcard_route() {
     );
     assert_eq!(h("spin-path-info").as_deref(), Some("/css/site.css"));
     assert_eq!(h("spin-matched-route").as_deref(), Some("/static/..."));
-    assert_eq!(h("spin-raw-component-route").as_deref(), Some("/static/..."));
+    assert_eq!(
+        h("spin-raw-component-route").as_deref(),
+        Some("/static/...")
+    );
     assert_eq!(h("spin-component-route").as_deref(), Some("/static"));
     assert_eq!(h("spin-base-path").as_deref(), Some("/"));
     let client = h("spin-client-addr").expect("spin-client-addr");
@@ -65,8 +71,14 @@ fn spin_headers_for_a_wildcard_route() {
 fn spin_headers_for_named_segments() {
     let host = start(&scenario("routing"), &[]);
     let seen = get(&host.url("/api/users/42/posts/7")).json();
-    assert_eq!(seen_header(&seen, "spin-path-match-user-id").as_deref(), Some("42"));
-    assert_eq!(seen_header(&seen, "spin-path-match-post-id").as_deref(), Some("7"));
+    assert_eq!(
+        seen_header(&seen, "spin-path-match-user-id").as_deref(),
+        Some("42")
+    );
+    assert_eq!(
+        seen_header(&seen, "spin-path-match-post-id").as_deref(),
+        Some("7")
+    );
     assert_eq!(seen_header(&seen, "spin-path-info").as_deref(), Some(""));
     assert_eq!(
         seen_header(&seen, "spin-matched-route").as_deref(),
@@ -79,7 +91,10 @@ fn client_cannot_forge_spin_headers() {
     let host = start(&scenario("routing"), &[]);
     let reply = support::get_with(
         &host.url("/api/users/42"),
-        &[("spin-client-addr", "203.0.113.9:1"), ("spin-path-match-id", "1")],
+        &[
+            ("spin-client-addr", "203.0.113.9:1"),
+            ("spin-path-match-id", "1"),
+        ],
     );
     let seen = reply.json();
     let addrs = seen_headers(&seen, "spin-client-addr");
@@ -132,11 +147,10 @@ fn missing_required_variable_fails_at_start_up() {
 #[test]
 fn unknown_key_value_label_fails_at_start_up() {
     support::require_components();
-    let err = Application::load_with_env(&scenario("unknown-store"), HostOptions::default(), |_| {
-        None
-    })
-    .err()
-    .expect("start-up fails");
+    let err =
+        Application::load_with_env(&scenario("unknown-store"), HostOptions::default(), |_| None)
+            .err()
+            .expect("start-up fails");
     assert!(format!("{err:#}").contains("sessions"), "{err:#}");
 }
 
@@ -159,10 +173,16 @@ fn redis_open_is_limited_to_allowed_outbound_hosts() {
         probe("allowed", &allowed.url())["ok"],
         "[RedisResult::Status(\"PONG\")]"
     );
-    assert_eq!(probe("allowed", &other.url())["err"], "Error::InvalidAddress");
+    assert_eq!(
+        probe("allowed", &other.url())["err"],
+        "Error::InvalidAddress"
+    );
     let by_name = format!("redis://localhost:{}", allowed.port());
     assert_eq!(probe("allowed", &by_name)["err"], "Error::InvalidAddress");
-    assert_eq!(probe("none", &allowed.url())["err"], "Error::InvalidAddress");
+    assert_eq!(
+        probe("none", &allowed.url())["err"],
+        "Error::InvalidAddress"
+    );
 }
 
 #[test]

@@ -46,7 +46,11 @@ fn random_params(rng: &mut Rng) -> BucketParams {
             // Typical API limits.
             0 | 1 => BucketParams::new(rng.magnitude(4), rng.magnitude(4), rng.magnitude(5)),
             // Fractional rates: a few tokens per long period.
-            2 => BucketParams::new(rng.magnitude(3), rng.range(1, 3), rng.range(1_000, 86_400_000)),
+            2 => BucketParams::new(
+                rng.magnitude(3),
+                rng.range(1, 3),
+                rng.range(1_000, 86_400_000),
+            ),
             // Capacity at the 2^52 bound.
             3 => {
                 let period = rng.magnitude(6);
@@ -78,18 +82,21 @@ fn random_cost(rng: &mut Rng, params: &BucketParams) -> u64 {
         0 => capacity + rng.magnitude(3),
         1 => capacity,
         2 => 0,
-        _ => rng.range(1, capacity.min(1 + rng.magnitude(3))),
+        _ => {
+            let typical = 1 + rng.magnitude(3);
+            rng.range(1, capacity.min(typical))
+        }
     }
 }
 
 /// The bucket as stored by the script: fields `l` and `t`, if the key exists.
 fn stored(con: &mut Connection, key: &str) -> Result<Option<BucketState>> {
-    let (level, last): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
-        .arg(key)
-        .arg("l")
-        .arg("t")
-        .query(con)?;
-    Ok(level.zip(last).map(|(level_units, last_ms)| BucketState { level_units, last_ms }))
+    let (level, last): (Option<u64>, Option<u64>) =
+        redis::cmd("HMGET").arg(key).arg("l").arg("t").query(con)?;
+    Ok(level.zip(last).map(|(level_units, last_ms)| BucketState {
+        level_units,
+        last_ms,
+    }))
 }
 
 fn run_script(
@@ -124,7 +131,8 @@ fn lua_script_matches_rust_decisions_bit_for_bit() -> Result<()> {
         for step in 0..40 {
             now = next_now(&mut rng, now);
             let cost = random_cost(&mut rng, &params);
-            let context = format!("scenario {scenario} step {step}: {params:?} cost {cost} now {now}");
+            let context =
+                format!("scenario {scenario} step {step}: {params:?} cost {cost} now {now}");
             let before = stored(&mut con, &key)?;
             let lua = run_script(&script, &mut con, &key, &params, cost, Some(now))?;
             match decide(rust_state, now, cost, &params) {
@@ -133,7 +141,10 @@ fn lua_script_matches_rust_decisions_bit_for_bit() -> Result<()> {
                     assert_eq!(stored(&mut con, &key)?, Some(rust.next_state), "{context}");
                     let ttl_ms: i64 = con.pttl(&key)?;
                     let max_ttl = rust.reset_ms + KEY_GRACE_MS;
-                    assert!(ttl_ms > 0 && ttl_ms as u64 <= max_ttl, "{context}: pttl {ttl_ms}");
+                    assert!(
+                        ttl_ms > 0 && ttl_ms as u64 <= max_ttl,
+                        "{context}: pttl {ttl_ms}"
+                    );
                     rust_state = Some(rust.next_state);
                     decisions += 1;
                     allowed += usize::from(rust.allowed);
@@ -157,7 +168,12 @@ fn cost_above_capacity_on_a_new_bucket_writes_nothing() -> Result<()> {
     let script = Script::new(TOKEN_BUCKET_LUA);
     let params = BucketParams::per_second(10)?;
     let lua = run_script(&script, &mut con, "fresh", &params, 11, Some(1_000))?;
-    assert_eq!(lua, Err(ScriptError::Bucket(decide(None, 1_000, 11, &params).unwrap_err())));
+    assert_eq!(
+        lua,
+        Err(ScriptError::Bucket(
+            decide(None, 1_000, 11, &params).unwrap_err()
+        ))
+    );
     let exists: bool = con.exists("fresh")?;
     assert!(!exists);
     Ok(())
@@ -175,6 +191,9 @@ fn without_a_test_clock_the_script_uses_redis_time() -> Result<()> {
     assert!(decision.allowed);
     assert_eq!(decision.remaining, 9);
     let last = decision.next_state.last_ms;
-    assert!(last >= server_ms && last < server_ms + 5_000, "{last} vs {server_ms}");
+    assert!(
+        last >= server_ms && last < server_ms + 5_000,
+        "{last} vs {server_ms}"
+    );
     Ok(())
 }

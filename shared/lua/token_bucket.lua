@@ -31,7 +31,9 @@ if not capacity or not rate or not period or not cost
 end
 
 -- floor(a / b) for integers a >= 0, b >= 1, a + b <= 2^53: the double quotient is at
--- most one away from the true one, so one correction step makes it exact.
+-- most one away from the true one, so one correction step makes it exact. (Within the
+-- 2^52 bound the quotient never rounds up to the next integer; the step keeps the
+-- function exact by construction rather than by that argument.)
 local function floor_div(a, b)
   local q = math.floor(a / b)
   if q * b > a then

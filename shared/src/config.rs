@@ -184,7 +184,9 @@ mod tests {
 
     #[test]
     fn refuses_too_many_shards() {
-        let list: Vec<String> = (0..=MAX_SHARDS).map(|i| format!("s{i}=redis://h")).collect();
+        let list: Vec<String> = (0..=MAX_SHARDS)
+            .map(|i| format!("s{i}=redis://h"))
+            .collect();
         assert_eq!(
             parse_shard_list(&list.join(",")),
             Err(ShardListError::TooMany(MAX_SHARDS + 1))

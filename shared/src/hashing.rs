@@ -54,7 +54,8 @@ pub fn fmix64(mut x: u64) -> u64 {
 ///
 /// `x = m * 2^e` with `m` in `[sqrt(2)/2, sqrt(2))`; then `ln(x) = e*ln(2) + 2*atanh(s)` with
 /// `s = (m-1)/(m+1)`, `|s| < 0.172`, summed as an odd series to `s^11` (absolute error below
-/// 3e-11, ample for weighting; what matters is that it is deterministic). Basic operations are correctly rounded everywhere, so the result is
+/// 3e-11, ample for weighting; what matters is that it is deterministic). Basic operations
+/// are correctly rounded everywhere, so the result is
 /// bit-identical on every platform, unlike `f64::ln`, which may call the platform's `libm`.
 /// Only called with values in (0, 1] by the weighted rule.
 pub fn portable_ln(x: f64) -> f64 {
@@ -278,34 +279,37 @@ impl ShardSet {
 
     /// The weighted rule: the smallest `-ln(u) / weight` wins, ties to the lower index.
     ///
-    /// Same answer as evaluating every shard ([`Self::weighted_winner_exhaustive`]), but the
+    /// Same answer as evaluating every shard (`weighted_winner_exhaustive`), but the
     /// logarithm is only computed where it can matter: `-ln(u) >= 1 - u`, so a shard whose
     /// `(1 - u) / weight` (shrunk by a margin far above `portable_ln`'s error) already exceeds
-    /// the best cost cannot win. Usually one to three logarithms per lookup.
+    /// the best cost cannot win, so only a few shards need a logarithm.
     fn weighted_winner(&self, hash: u64) -> usize {
-        const MAX_STACK: usize = 64;
-        let n = self.shards.len();
-        if n > MAX_STACK {
-            return self.weighted_winner_exhaustive(hash);
-        }
-        let mut lower_bounds = [0.0f64; MAX_STACK];
-        let mut units = [0.0f64; MAX_STACK];
-        let mut first = 0;
-        for (i, shard) in self.shards.iter().enumerate() {
+        // Pass 1: the shard with the smallest lower bound is the likely winner.
+        let lower_bound = |shard: &Shard| {
             let unit = unit_score(hash, shard.seed);
-            units[i] = unit;
-            lower_bounds[i] = (1.0 - unit) * shard.inverse_weight * LOWER_BOUND_MARGIN;
-            if lower_bounds[i] < lower_bounds[first] {
-                first = i;
+            (
+                unit,
+                (1.0 - unit) * shard.inverse_weight * LOWER_BOUND_MARGIN,
+            )
+        };
+        let mut first = 0;
+        let mut first_bound = f64::INFINITY;
+        let mut first_unit = 0.5;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let (unit, bound) = lower_bound(shard);
+            if bound < first_bound {
+                (first, first_bound, first_unit) = (i, bound, unit);
             }
         }
+        // Pass 2: only shards whose bound does not exceed the best cost can win or tie.
         let mut best = first;
-        let mut best_cost = -portable_ln(units[first]) * self.shards[first].inverse_weight;
-        for i in 0..n {
-            if i == first || lower_bounds[i] > best_cost {
+        let mut best_cost = -portable_ln(first_unit) * self.shards[first].inverse_weight;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let (unit, bound) = lower_bound(shard);
+            if i == first || bound > best_cost {
                 continue;
             }
-            let cost = -portable_ln(units[i]) * self.shards[i].inverse_weight;
+            let cost = -portable_ln(unit) * shard.inverse_weight;
             if cost < best_cost || (cost == best_cost && i < best) {
                 best = i;
                 best_cost = cost;
@@ -314,7 +318,8 @@ impl ShardSet {
         best
     }
 
-    /// The weighted rule evaluated on every shard (the definition; used for large sets).
+    /// The weighted rule evaluated on every shard: the definition the fast path must match.
+    #[cfg(test)]
     fn weighted_winner_exhaustive(&self, hash: u64) -> usize {
         let mut best = 0;
         let mut best_cost = f64::INFINITY;
@@ -527,10 +532,10 @@ mod tests {
     }
 
     #[test]
-    fn more_than_64_weighted_shards_use_the_exhaustive_rule() {
+    fn every_one_of_many_weighted_shards_receives_keys() {
         let set = ShardSet::new((0..70).map(|i| ShardSpec::weighted(format!("s{i}"), 1 + i % 2)))
             .unwrap();
-        let mut seen = vec![false; 70];
+        let mut seen = [false; 70];
         for i in 0..10_000u64 {
             seen[set.index_for_hash(fmix64(i))] = true;
         }

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod breaker;
+pub mod config;
 pub mod hashing;
 pub mod rfc3339;
 pub mod token_bucket;

@@ -14,7 +14,8 @@
 //!   `refill_tokens` units per millisecond, with no division and no fractional remainder, so
 //!   fractional rates (0.5 token/s = 1 token per 2,000 ms) are exact.
 //! * Capacity in units (`capacity * refill_period_ms`) and `refill_tokens` are limited to
-//!   [`MAX_SCALED_UNITS`] (2^52), so every stored and intermediate value is an exact integer in both languages.
+//!   [`MAX_SCALED_UNITS`] (2^52), so every stored and intermediate value is an exact integer
+//!   in both languages.
 //! * The only product that can exceed that bound, `elapsed_ms * refill_tokens` after a huge idle
 //!   gap, is only *compared* against the missing units; doubles round monotonically, so the
 //!   comparison gives the same answer as exact integers (Rust uses saturating arithmetic).

@@ -112,7 +112,11 @@ proptest! {
     }
 
     #[test]
-    fn open_never_lasts_longer_than_the_cap(params in params(), state in any_state(), now in any::<u64>()) {
+    fn open_never_lasts_longer_than_the_cap(
+        params in params(),
+        state in any_state(),
+        now in any::<u64>(),
+    ) {
         let cap = params.config().max_open_ms;
         let a = allow(&state, now, &params);
         if let (Phase::Open, Permit::Rejected { retry_after_ms }) = (state.phase(), a.permit) {
@@ -130,7 +134,12 @@ proptest! {
     }
 
     #[test]
-    fn every_opening_is_capped(params in params(), state in any_state(), now in any::<u64>(), fail in any::<bool>()) {
+    fn every_opening_is_capped(
+        params in params(),
+        state in any_state(),
+        now in any::<u64>(),
+        fail in any::<bool>(),
+    ) {
         let event = if fail { Event::Failure } else { Event::Success };
         let (next, transition) = step(&state, event, now, &params);
         if let (BreakerState::Open { duration_ms, .. }, Some(_)) = (next, transition) {
@@ -140,8 +149,18 @@ proptest! {
     }
 
     #[test]
-    fn closed_always_allows(params in params(), now in any::<u64>(), c in any::<u32>(), w in any::<u64>()) {
-        let state = BreakerState::Closed { consecutive_failures: c, window_start_ms: w, window_calls: 0, window_failures: 0 };
+    fn closed_always_allows(
+        params in params(),
+        now in any::<u64>(),
+        c in any::<u32>(),
+        w in any::<u64>(),
+    ) {
+        let state = BreakerState::Closed {
+            consecutive_failures: c,
+            window_start_ms: w,
+            window_calls: 0,
+            window_failures: 0,
+        };
         prop_assert_eq!(allow(&state, now, &params).permit, Permit::Allowed);
     }
 
@@ -174,7 +193,11 @@ proptest! {
     }
 
     #[test]
-    fn truncated_or_extended_encodings_fall_back_to_closed(state in any_state(), cut in any::<prop::sample::Index>(), junk in any::<u8>()) {
+    fn truncated_or_extended_encodings_fall_back_to_closed(
+        state in any_state(),
+        cut in any::<prop::sample::Index>(),
+        junk in any::<u8>(),
+    ) {
         let bytes = encode(&state);
         let truncated = &bytes[..cut.index(bytes.len())];
         prop_assert_eq!(try_decode(truncated), None);

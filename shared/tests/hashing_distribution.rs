@@ -67,6 +67,7 @@ fn load_is_balanced_within_five_percent_of_the_mean() {
         let counts = loads(&set);
         let mean = KEYS as f64 / n as f64;
         let max = *counts.iter().max().unwrap() as f64;
+        eprintln!("{n} shards: max/mean load = {:.4}", max / mean);
         assert!(
             max / mean <= 1.05,
             "{n} shards: max/mean = {:.4} ({counts:?})",
@@ -91,6 +92,10 @@ fn adding_a_shard_moves_few_keys_and_only_onto_it() {
         }
         let fraction = moved as f64 / KEYS as f64;
         let bound = 1.1 / (n + 1) as f64;
+        eprintln!(
+            "{n} -> {} shards: moved {fraction:.4} (bound {bound:.4})",
+            n + 1
+        );
         assert!(
             fraction <= bound,
             "{n}->{}: moved {fraction:.4} > {bound:.4}",
@@ -142,6 +147,10 @@ fn weights_are_honoured_proportionally() {
     for (shard, &count) in set.shards().iter().zip(&counts) {
         let expected = KEYS as f64 * f64::from(shard.weight()) / f64::from(total_weight);
         let ratio = count as f64 / expected;
+        eprintln!(
+            "weight {}: {count} keys, {ratio:.4} of its share",
+            shard.weight()
+        );
         assert!(
             (0.98..=1.02).contains(&ratio),
             "{}: {count} keys, expected {expected:.0}",

@@ -103,9 +103,11 @@ proptest! {
             prop_assert!(d.retry_after_ms > 0);
             let at = decide(Some(d.next_state), now + d.retry_after_ms, cost, &params).unwrap();
             prop_assert!(at.allowed);
-            let before = decide(Some(d.next_state), now + d.retry_after_ms - 1, cost, &params).unwrap();
+            let early = now + d.retry_after_ms - 1;
+            let before = decide(Some(d.next_state), early, cost, &params).unwrap();
             prop_assert!(!before.allowed);
-            prop_assert_eq!(d.next_state.level_units, decide(start, now, 0, &params).unwrap().next_state.level_units);
+            let refilled_only = decide(start, now, 0, &params).unwrap().next_state;
+            prop_assert_eq!(d.next_state.level_units, refilled_only.level_units);
         } else {
             prop_assert_eq!(d.retry_after_ms, 0);
         }
@@ -156,13 +158,20 @@ proptest! {
     }
 
     #[test]
-    fn params_validate_the_exactness_bound(cap in any::<u64>(), tokens in any::<u64>(), period in any::<u64>()) {
+    fn params_validate_the_exactness_bound(
+        cap in any::<u64>(),
+        tokens in any::<u64>(),
+        period in any::<u64>(),
+    ) {
         match BucketParams::new(cap, tokens, period) {
             Ok(p) => {
                 prop_assert!(p.capacity_units() <= MAX_SCALED_UNITS);
                 prop_assert!(p.refill_tokens() <= MAX_SCALED_UNITS);
             }
-            Err(e) => prop_assert!(matches!(e, BucketError::ZeroCapacity | BucketError::ZeroRefill | BucketError::TooLarge)),
+            Err(e) => prop_assert!(matches!(
+                e,
+                BucketError::ZeroCapacity | BucketError::ZeroRefill | BucketError::TooLarge
+            )),
         }
     }
 }

@@ -38,7 +38,10 @@ fn handle(req: Request) -> Response {
                     .find(|(k, _)| k == "value")
                     .map(|(_, v)| v)
                     .unwrap_or_default();
-                kv(|s| s.set(&value, v.as_bytes()).map(|()| serde_json::Value::Null))
+                kv(|s| {
+                    s.set(&value, v.as_bytes())
+                        .map(|()| serde_json::Value::Null)
+                })
             }
             "kv_get" => kv(|s| {
                 s.get(&value)

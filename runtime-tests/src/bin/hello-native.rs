@@ -21,9 +21,8 @@ async fn main() -> anyhow::Result<()> {
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(|_req| async {
-                let mut resp = hyper::Response::new(Full::new(Bytes::from_static(
-                    b"{\"status\":\"live\"}",
-                )));
+                let mut resp =
+                    hyper::Response::new(Full::new(Bytes::from_static(b"{\"status\":\"live\"}")));
                 resp.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,
                     hyper::header::HeaderValue::from_static("application/json"),

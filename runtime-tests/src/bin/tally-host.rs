@@ -108,7 +108,13 @@ fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>) {
         }
     }
     eprintln!("tally-host: serving http://{addr}");
-    for route in ["/visit/...", "/visits/...", "/metrics", "/summary", "/health"] {
+    for route in [
+        "/visit/...",
+        "/visits/...",
+        "/metrics",
+        "/summary",
+        "/health",
+    ] {
         eprintln!("  http://{addr}{route}");
     }
     eprintln!("try: curl -s http://{addr}/health");

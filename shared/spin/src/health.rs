@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use spin_sdk::http::{Method, Request, Response};
-use tally_core::health::{HealthReport, ShardHealth};
+use tally_core::api::{HealthReply, ShardHealth};
+use tally_core::config::ShardConfig;
 
 use crate::respond::{self, Failure};
 use crate::{config, shard_io};
@@ -19,15 +20,18 @@ fn answer(req: &Request) -> Result<Response, Failure> {
         return Ok(respond::json(200, &serde_json::json!({"status": "live"})));
     }
     let shards = config::shards()?;
-    let report = HealthReport::from_shards(shards.iter().map(probe).collect());
+    let report = HealthReply::from_shards(shards.iter().map(probe).collect());
     Ok(respond::json(report.http_status(), &report))
 }
 
-fn probe(shard: &tally_core::config::ShardConfig) -> ShardHealth {
+/// Opens the shard and sends `PING`, timing the round trip; `None` latency when it failed.
+fn probe(shard: &ShardConfig) -> ShardHealth {
     let started = Instant::now();
     let outcome = shard_io::open(shard)
         .map_err(|err| err.to_string())
         .and_then(|conn| shard_io::ping(&conn));
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    ShardHealth::new(shard, outcome.is_ok(), latency_ms)
+    let latency_ms = outcome
+        .is_ok()
+        .then(|| started.elapsed().as_secs_f64() * 1000.0);
+    ShardHealth::new(&shard.name, &shard.display_address(), latency_ms)
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use spin_sdk::http::{Method, Response};
-use tally_core::problem::{Problem, ProblemKind};
+use tally_core::api::{Problem, ProblemKind, PROBLEM_CONTENT_TYPE};
 
 /// A request that cannot be answered normally, with the problem to answer instead.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ impl Failure {
     pub fn misconfigured(detail: String) -> Self {
         eprintln!("{}", serde_json::json!({"level": "error", "msg": detail}));
         Self::new(
-            ProblemKind::Unavailable,
+            ProblemKind::Internal,
             "the service is misconfigured; the operator has been told",
         )
     }
@@ -57,7 +57,7 @@ impl Failure {
         let mut builder = Response::builder();
         builder
             .status(self.problem.status)
-            .header("content-type", "application/problem+json");
+            .header("content-type", PROBLEM_CONTENT_TYPE);
         for (name, value) in self.headers {
             builder.header(name, value);
         }

@@ -20,26 +20,37 @@ pub enum HealthStatus {
 /// One shard's health as seen from this node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardHealth {
-    /// The shard's configured name (never its address or password).
+    /// The shard's configured name.
     pub name: String,
+    /// Its address with any password removed (`ShardConfig::display_address`).
+    pub address: String,
     /// Whether it answered `PING`.
     pub reachable: bool,
     /// Round-trip time of the `PING`, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
-    /// This node's breaker phase for the shard: `closed`, `open` or `half_open`.
-    pub breaker: String,
+    /// This node's breaker phase for the shard (`closed`, `open` or `half_open`), once the
+    /// component guards shards with breakers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<String>,
 }
 
 impl ShardHealth {
-    /// A shard's health entry.
-    pub fn new(name: &str, latency_ms: Option<f64>, breaker: Phase) -> Self {
+    /// A shard's health entry: reachable when it has a latency.
+    pub fn new(name: &str, address: &str, latency_ms: Option<f64>) -> Self {
         ShardHealth {
             name: name.to_owned(),
+            address: address.to_owned(),
             reachable: latency_ms.is_some(),
             latency_ms,
-            breaker: breaker.as_str().to_owned(),
+            breaker: None,
         }
+    }
+
+    /// The same entry with this node's breaker phase for the shard.
+    pub fn with_breaker(mut self, phase: Phase) -> Self {
+        self.breaker = Some(phase.as_str().to_owned());
+        self
     }
 }
 
@@ -82,20 +93,24 @@ mod tests {
 
     #[test]
     fn all_reachable_is_ok_200() {
-        let reply = HealthReply::from_shards(vec![ShardHealth::new("a", Some(0.4), Phase::Closed)]);
+        let reply = HealthReply::from_shards(vec![
+            ShardHealth::new("a", "redis://h:1", Some(0.4)).with_breaker(Phase::Closed)
+        ]);
         assert_eq!(reply.status, HealthStatus::Ok);
         assert_eq!(reply.http_status(), 200);
         assert_eq!(
             serde_json::to_value(&reply).unwrap(),
-            json!({"status":"ok","shards":[{"name":"a","reachable":true,"latency_ms":0.4,"breaker":"closed"}]})
+            json!({"status": "ok", "shards": [
+                {"name": "a", "address": "redis://h:1", "reachable": true, "latency_ms": 0.4, "breaker": "closed"}
+            ]})
         );
     }
 
     #[test]
     fn some_unreachable_is_degraded_200() {
         let reply = HealthReply::from_shards(vec![
-            ShardHealth::new("a", Some(1.0), Phase::Closed),
-            ShardHealth::new("b", None, Phase::Open),
+            ShardHealth::new("a", "redis://h:1", Some(1.0)),
+            ShardHealth::new("b", "redis://h:2", None),
         ]);
         assert_eq!(reply.status, HealthStatus::Degraded);
         assert_eq!(reply.http_status(), 200);
@@ -103,7 +118,7 @@ mod tests {
 
     #[test]
     fn none_reachable_is_down_503() {
-        let reply = HealthReply::from_shards(vec![ShardHealth::new("a", None, Phase::HalfOpen)]);
+        let reply = HealthReply::from_shards(vec![ShardHealth::new("a", "redis://h:1", None)]);
         assert_eq!(reply.status, HealthStatus::Down);
         assert_eq!(reply.http_status(), 503);
         assert_eq!(serde_json::to_value(&reply).unwrap()["status"], "down");

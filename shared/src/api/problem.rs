@@ -39,11 +39,13 @@ pub enum ProblemKind {
     ShardUnavailable,
     /// 500: an unexpected failure (details are logged, never returned).
     Internal,
+    /// 501: the route exists but its endpoint is not built yet.
+    NotImplemented,
 }
 
 impl ProblemKind {
     /// Every kind, for exhaustive tests.
-    pub const ALL: [ProblemKind; 10] = [
+    pub const ALL: [ProblemKind; 11] = [
         ProblemKind::InvalidRequest,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
@@ -54,6 +56,7 @@ impl ProblemKind {
         ProblemKind::RateLimited,
         ProblemKind::ShardUnavailable,
         ProblemKind::Internal,
+        ProblemKind::NotImplemented,
     ];
 
     /// The stable slug ending the `type` URI.
@@ -69,6 +72,7 @@ impl ProblemKind {
             ProblemKind::RateLimited => "rate-limited",
             ProblemKind::ShardUnavailable => "shard-unavailable",
             ProblemKind::Internal => "internal-error",
+            ProblemKind::NotImplemented => "not-implemented",
         }
     }
 
@@ -84,6 +88,7 @@ impl ProblemKind {
             ProblemKind::RateLimited => 429,
             ProblemKind::ShardUnavailable => 503,
             ProblemKind::Internal => 500,
+            ProblemKind::NotImplemented => 501,
         }
     }
 
@@ -100,6 +105,7 @@ impl ProblemKind {
             ProblemKind::RateLimited => "Too many requests",
             ProblemKind::ShardUnavailable => "Storage temporarily unavailable",
             ProblemKind::Internal => "Internal error",
+            ProblemKind::NotImplemented => "Not implemented",
         }
     }
 
@@ -204,7 +210,7 @@ mod tests {
         slugs.dedup();
         assert_eq!(slugs.len(), ProblemKind::ALL.len());
         for kind in ProblemKind::ALL {
-            assert!([400, 404, 405, 413, 415, 422, 429, 500, 503].contains(&kind.status()));
+            assert!([400, 404, 405, 413, 415, 422, 429, 500, 501, 503].contains(&kind.status()));
             assert!(!kind.title().is_empty());
             assert!(kind.type_uri().starts_with(PROBLEM_TYPE_BASE));
         }
