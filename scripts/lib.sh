@@ -25,6 +25,8 @@ ensure_prereqs() {
     rustup target add wasm32-wasip2
   fi
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  # All sources, including spin-sdk's WIT that the host's bindings are generated from.
+  cargo fetch --locked --quiet
 }
 
 # Makes sure the load tools of record are present (benchmarks only).

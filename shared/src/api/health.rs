@@ -36,13 +36,13 @@ pub struct ShardHealth {
 }
 
 impl ShardHealth {
-    /// A shard's health entry: reachable when it has a latency.
+    /// A shard's health entry: reachable when it has a latency (kept to the microsecond).
     pub fn new(name: &str, address: &str, latency_ms: Option<f64>) -> Self {
         ShardHealth {
             name: name.to_owned(),
             address: address.to_owned(),
             reachable: latency_ms.is_some(),
-            latency_ms,
+            latency_ms: latency_ms.map(|ms| (ms * 1000.0).round() / 1000.0),
             breaker: None,
         }
     }
