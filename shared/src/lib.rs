@@ -12,10 +12,15 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod badge;
 pub mod breaker;
 pub mod config;
+pub mod edge_cache;
 pub mod hashing;
 pub mod rfc3339;
+pub mod scripts;
 pub mod token_bucket;
 pub mod token_bucket_script;
+pub mod top_pages;
 pub mod validation;
+pub mod visit_store;

@@ -38,6 +38,12 @@ pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1_000;
 pub const DEFAULT_LIST_LIMIT: usize = 100;
 /// Largest `limit` for listing metrics.
 pub const MAX_LIST_LIMIT: usize = 1_000;
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
+/// Most pages `GET /visits?top=N` returns.
+pub const MAX_TOP_PAGES: usize = 100;
+/// Longest badge label, in characters.
+pub const MAX_BADGE_LABEL_CHARS: usize = 64;
 
 /// Everything that can be wrong with input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,11 +78,17 @@ pub enum ValidationError {
     LimitInvalid,
     /// The `period` query parameter is not `all`, `daily` or `hourly`.
     PeriodInvalid,
+    /// The `Idempotency-Key` header is not 1 to 128 visible ASCII characters.
+    IdempotencyKeyInvalid,
+    /// The `top` query parameter is not 1 to [`MAX_TOP_PAGES`].
+    TopInvalid,
+    /// A badge `label` or `color` parameter is not acceptable.
+    BadgeParamInvalid,
 }
 
 impl ValidationError {
     /// Every variant, for exhaustive tests and documentation.
-    pub const ALL: [ValidationError; 15] = [
+    pub const ALL: [ValidationError; 18] = [
         ValidationError::PageIdEmpty,
         ValidationError::PageIdTooLong,
         ValidationError::PageIdBadEncoding,
@@ -92,6 +104,9 @@ impl ValidationError {
         ValidationError::BodyTooLarge,
         ValidationError::LimitInvalid,
         ValidationError::PeriodInvalid,
+        ValidationError::IdempotencyKeyInvalid,
+        ValidationError::TopInvalid,
+        ValidationError::BadgeParamInvalid,
     ];
 
     /// A stable machine-readable code; clients may match on it, so never change one.
@@ -112,6 +127,9 @@ impl ValidationError {
             ValidationError::BodyTooLarge => "body_too_large",
             ValidationError::LimitInvalid => "limit_invalid",
             ValidationError::PeriodInvalid => "period_invalid",
+            ValidationError::IdempotencyKeyInvalid => "idempotency_key_invalid",
+            ValidationError::TopInvalid => "top_invalid",
+            ValidationError::BadgeParamInvalid => "badge_param_invalid",
         }
     }
 
@@ -141,6 +159,14 @@ impl ValidationError {
             ValidationError::BodyTooLarge => "The request body is larger than 64 KiB.",
             ValidationError::LimitInvalid => "The limit must be a whole number from 1 to 1000.",
             ValidationError::PeriodInvalid => "The period must be all, daily or hourly.",
+            ValidationError::IdempotencyKeyInvalid => {
+                "The Idempotency-Key header must be 1 to 128 visible ASCII characters."
+            }
+            ValidationError::TopInvalid => "top must be a whole number from 1 to 100.",
+            ValidationError::BadgeParamInvalid => {
+                "A badge label must be 1 to 64 characters without control characters; a color \
+                 a name of 1 to 20 letters or a 3- or 6-digit hex code."
+            }
         }
     }
 }
@@ -514,5 +540,75 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), ValidationError::ALL.len());
+    }
+}
+
+/// Checks an `Idempotency-Key` header value: 1 to 128 visible ASCII characters (a UUID fits).
+pub fn idempotency_key(raw: &str) -> Result<&str, ValidationError> {
+    let ok = (1..=MAX_IDEMPOTENCY_KEY_BYTES).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_graphic());
+    ok.then_some(raw)
+        .ok_or(ValidationError::IdempotencyKeyInvalid)
+}
+
+/// Parses `top=N` for the most visited pages: 1 to [`MAX_TOP_PAGES`].
+pub fn top_pages(raw: &str) -> Result<usize, ValidationError> {
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=MAX_TOP_PAGES).contains(&n) => Ok(n),
+        _ => Err(ValidationError::TopInvalid),
+    }
+}
+
+/// Checks a badge label: 1 to 64 characters, no control characters.
+pub fn badge_label(raw: &str) -> Result<&str, ValidationError> {
+    let chars = raw.chars().count();
+    let ok = (1..=MAX_BADGE_LABEL_CHARS).contains(&chars) && !raw.chars().any(char::is_control);
+    ok.then_some(raw).ok_or(ValidationError::BadgeParamInvalid)
+}
+
+/// Checks a badge colour: a name of 1 to 20 ASCII letters, or a 3- or 6-digit hex code with an
+/// optional leading `#`. Returns the value to put in the SVG (`#` added to hex codes).
+pub fn badge_color(raw: &str) -> Result<String, ValidationError> {
+    let hex = raw.strip_prefix('#').unwrap_or(raw);
+    if matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(format!("#{hex}"));
+    }
+    if (1..=20).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Ok(raw.to_ascii_lowercase());
+    }
+    Err(ValidationError::BadgeParamInvalid)
+}
+
+#[cfg(test)]
+mod request_parameter_tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_128() {
+        assert!(idempotency_key("6f1c2a9e-1d2b-4c55-9a0e-2f8b1f7c9d11").is_ok());
+        assert!(idempotency_key("").is_err());
+        assert!(idempotency_key("has space").is_err());
+        assert!(idempotency_key(&"k".repeat(129)).is_err());
+        assert!(idempotency_key("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn top_is_one_to_a_hundred() {
+        assert_eq!(top_pages("10"), Ok(10));
+        assert_eq!(top_pages("0"), Err(ValidationError::TopInvalid));
+        assert_eq!(top_pages("101"), Err(ValidationError::TopInvalid));
+        assert_eq!(top_pages("x"), Err(ValidationError::TopInvalid));
+    }
+
+    #[test]
+    fn badge_labels_and_colors_are_checked() {
+        assert_eq!(badge_label("visits"), Ok("visits"));
+        assert!(badge_label("").is_err());
+        assert!(badge_label("a\nb").is_err());
+        assert_eq!(badge_color("4c1").as_deref(), Ok("#4c1"));
+        assert_eq!(badge_color("#00FF00").as_deref(), Ok("#00FF00"));
+        assert_eq!(badge_color("Green").as_deref(), Ok("green"));
+        assert!(badge_color("red\" onload=\"x").is_err());
+        assert!(badge_color("12345").is_err());
     }
 }

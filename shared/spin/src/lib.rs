@@ -5,5 +5,9 @@
 
 pub mod config;
 pub mod health;
+pub mod page_cache;
+pub mod request_info;
 pub mod respond;
 pub mod shard_io;
+pub mod visit;
+pub mod visits;

@@ -99,3 +99,38 @@ pub fn not_implemented(component: &str) -> Response {
     )
     .into_response()
 }
+
+impl From<tally_core::validation::ValidationError> for Failure {
+    fn from(err: tally_core::validation::ValidationError) -> Self {
+        Self {
+            problem: Problem::from(err),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// The request body, if it is JSON (415 otherwise) and at most 64 KiB (413 otherwise).
+pub fn json_body(req: &spin_sdk::http::Request) -> Result<&[u8], Failure> {
+    let content_type = crate::request_info::header(req, "content-type").unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(Failure::new(
+            ProblemKind::UnsupportedMediaType,
+            "send the body as application/json",
+        ));
+    }
+    let body = req.body();
+    tally_core::validation::body_size(body.len())?;
+    Ok(body)
+}
+
+/// Parses JSON: 400 for malformed JSON, 422 for JSON of the wrong shape.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|err| {
+        let kind = match err.classify() {
+            serde_json::error::Category::Data => ProblemKind::ValidationFailed,
+            _ => ProblemKind::InvalidRequest,
+        };
+        Failure::new(kind, format!("the body is not a valid request: {err}"))
+    })
+}

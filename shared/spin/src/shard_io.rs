@@ -1,18 +1,173 @@
-//! Talking to one Redis shard through Spin's outbound Redis interface.
+//! Talking to Redis shards through Spin's outbound Redis interface: one connection per shard
+//! per request (Spin keeps none between requests), scripts by `EVALSHA` with `EVAL` on
+//! `NOSCRIPT`, replies checked for the shape the caller expects.
 
-use spin_sdk::redis::{Connection, RedisResult};
+use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 use tally_core::config::ShardConfig;
+use tally_core::hashing::ShardSet;
+use tally_core::scripts::Script;
 
-/// Opens a connection to `shard` (Spin opens a fresh one per request).
-pub fn open(shard: &ShardConfig) -> Result<Connection, spin_sdk::redis::Error> {
-    Connection::open(&shard.url)
+use crate::respond::Failure;
+
+/// Why a shard call failed.
+#[derive(Debug)]
+pub enum ShardError {
+    /// The shard could not be reached or did not answer.
+    Unreachable(String),
+    /// It answered something Tally does not expect (a bug, or someone else's data).
+    Protocol(String),
+}
+
+impl ShardError {
+    /// The client's answer: 503 with `Retry-After` for an unreachable shard, 500 otherwise.
+    pub fn into_failure(self, shard: &str) -> Failure {
+        match self {
+            ShardError::Unreachable(detail) => {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"level":"warn","shard":shard,"msg":detail})
+                );
+                Failure::new(
+                    tally_core::api::ProblemKind::ShardUnavailable,
+                    format!("storage shard {shard} is unavailable; retry shortly"),
+                )
+                .with_header("retry-after", "1")
+            }
+            ShardError::Protocol(detail) => {
+                Failure::misconfigured(format!("shard {shard} answered unexpectedly: {detail}"))
+            }
+        }
+    }
+}
+
+/// The configured shards and the hashing over their names, built once per request.
+pub struct Placement {
+    shards: Vec<ShardConfig>,
+    set: ShardSet,
+}
+
+impl Placement {
+    /// Placement over the configured shards.
+    pub fn new(shards: Vec<ShardConfig>) -> Result<Self, Failure> {
+        let names: Vec<&str> = shards.iter().map(|s| s.name.as_str()).collect();
+        let set = ShardSet::uniform(&names)
+            .map_err(|err| Failure::misconfigured(format!("shards: {err:?}")))?;
+        Ok(Self { shards, set })
+    }
+
+    /// The shard a key lives on.
+    pub fn shard_for(&self, key: &[u8]) -> &ShardConfig {
+        self.by_name(self.set.shard_for(key).name())
+    }
+
+    /// A configured shard by name.
+    pub fn by_name(&self, name: &str) -> &ShardConfig {
+        self.shards
+            .iter()
+            .find(|s| s.name == name)
+            .expect("placement only names configured shards")
+    }
+
+    /// Every configured shard.
+    pub fn shards(&self) -> &[ShardConfig] {
+        &self.shards
+    }
+
+    /// The hashing.
+    pub fn set(&self) -> &ShardSet {
+        &self.set
+    }
+}
+
+/// Opens a connection to `shard`.
+pub fn open(shard: &ShardConfig) -> Result<Connection, ShardError> {
+    Connection::open(&shard.url).map_err(|err| ShardError::Unreachable(err.to_string()))
 }
 
 /// Sends `PING` and checks for `PONG`.
-pub fn ping(conn: &Connection) -> Result<(), String> {
+pub fn ping(conn: &Connection) -> Result<(), ShardError> {
     match conn.execute("PING", &[]) {
         Ok(reply) if matches!(reply.as_slice(), [RedisResult::Status(s)] if s == "PONG") => Ok(()),
-        Ok(other) => Err(format!("unexpected PING reply {other:?}")),
-        Err(err) => Err(err.to_string()),
+        Ok(other) => Err(ShardError::Protocol(format!("PING answered {other:?}"))),
+        Err(err) => Err(ShardError::Unreachable(err.to_string())),
+    }
+}
+
+/// Runs `script` with `args` (no keys), returning its raw reply.
+pub fn eval(
+    conn: &Connection,
+    script: &Script,
+    args: Vec<Vec<u8>>,
+) -> Result<Vec<RedisResult>, ShardError> {
+    let mut params = Vec::with_capacity(args.len() + 2);
+    params.push(RedisParameter::Binary(script.sha1.as_bytes().to_vec()));
+    params.push(RedisParameter::Int64(0));
+    params.extend(args.into_iter().map(RedisParameter::Binary));
+    match conn.execute("EVALSHA", &params) {
+        Err(spin_sdk::redis::Error::Other(msg)) if is_noscript(&msg) => {
+            params[0] = RedisParameter::Binary(script.source.as_bytes().to_vec());
+            conn.execute("EVAL", &params).map_err(classify)
+        }
+        other => other.map_err(classify),
+    }
+}
+
+/// Runs `script` and reads its reply as integers.
+pub fn eval_ints(
+    conn: &Connection,
+    script: &Script,
+    args: Vec<Vec<u8>>,
+) -> Result<Vec<i64>, ShardError> {
+    eval(conn, script, args)?
+        .into_iter()
+        .map(|r| match r {
+            RedisResult::Int64(v) => Ok(v),
+            other => Err(ShardError::Protocol(format!(
+                "{} returned {other:?}",
+                script.name
+            ))),
+        })
+        .collect()
+}
+
+/// Runs a plain command and returns alternating pairs of binary values.
+pub fn pairs(
+    conn: &Connection,
+    command: &str,
+    args: &[RedisParameter],
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
+    let reply = conn.execute(command, args).map_err(classify)?;
+    let mut values = reply.into_iter().map(|r| match r {
+        RedisResult::Binary(b) => Ok(b),
+        other => Err(ShardError::Protocol(format!(
+            "{command} returned {other:?}"
+        ))),
+    });
+    let mut out = Vec::new();
+    while let Some(first) = values.next() {
+        let second = values
+            .next()
+            .ok_or_else(|| ShardError::Protocol(format!("{command}: odd reply")))?;
+        out.push((first?, second?));
+    }
+    Ok(out)
+}
+
+/// Whether an error says the shard does not have the script cached. Hosts word it
+/// differently (`NOSCRIPT …`, `NoScript: …`), so the match ignores case.
+fn is_noscript(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("noscript")
+}
+
+/// Server-side script or type errors are protocol errors; anything else means unreachable.
+fn classify(err: spin_sdk::redis::Error) -> ShardError {
+    match err {
+        spin_sdk::redis::Error::Other(msg)
+            if msg.contains("ERR") || msg.contains("WRONGTYPE") || msg.contains("script") =>
+        {
+            ShardError::Protocol(msg)
+        }
+        spin_sdk::redis::Error::TypeError => ShardError::Protocol("type error".into()),
+        other => ShardError::Unreachable(other.to_string()),
     }
 }

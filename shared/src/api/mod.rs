@@ -17,7 +17,8 @@ pub use problem::{Problem, ProblemKind, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE}
 pub use rate_limit::{rate_limit_headers, RateLimitInfo};
 pub use summary::{summarize, Period, SummaryReply};
 pub use visit::{
-    BatchReply, BatchRequest, BatchVisit, RecordedPage, ServedVia, VisitReply, VisitsReply,
+    BatchReply, BatchRequest, BatchVisit, FailedShard, RecordedPage, ServedVia, VisitReply,
+    VisitsReply,
 };
 
 /// The `status` value of successful replies (kept from the seed API).

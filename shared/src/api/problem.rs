@@ -41,11 +41,13 @@ pub enum ProblemKind {
     Internal,
     /// 501: the route exists but its endpoint is not built yet.
     NotImplemented,
+    /// 422: an `Idempotency-Key` was reused with a different request.
+    IdempotencyConflict,
 }
 
 impl ProblemKind {
     /// Every kind, for exhaustive tests.
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 12] = [
         ProblemKind::InvalidRequest,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
@@ -57,6 +59,7 @@ impl ProblemKind {
         ProblemKind::ShardUnavailable,
         ProblemKind::Internal,
         ProblemKind::NotImplemented,
+        ProblemKind::IdempotencyConflict,
     ];
 
     /// The stable slug ending the `type` URI.
@@ -73,6 +76,7 @@ impl ProblemKind {
             ProblemKind::ShardUnavailable => "shard-unavailable",
             ProblemKind::Internal => "internal-error",
             ProblemKind::NotImplemented => "not-implemented",
+            ProblemKind::IdempotencyConflict => "idempotency-conflict",
         }
     }
 
@@ -89,6 +93,7 @@ impl ProblemKind {
             ProblemKind::ShardUnavailable => 503,
             ProblemKind::Internal => 500,
             ProblemKind::NotImplemented => 501,
+            ProblemKind::IdempotencyConflict => 422,
         }
     }
 
@@ -106,6 +111,7 @@ impl ProblemKind {
             ProblemKind::ShardUnavailable => "Storage temporarily unavailable",
             ProblemKind::Internal => "Internal error",
             ProblemKind::NotImplemented => "Not implemented",
+            ProblemKind::IdempotencyConflict => "Idempotency key reused with a different request",
         }
     }
 
@@ -171,7 +177,10 @@ impl From<ValidationError> for Problem {
             | V::PageIdNotUtf8
             | V::PageIdControlChar
             | V::LimitInvalid
-            | V::PeriodInvalid => ProblemKind::InvalidRequest,
+            | V::PeriodInvalid
+            | V::IdempotencyKeyInvalid
+            | V::TopInvalid
+            | V::BadgeParamInvalid => ProblemKind::InvalidRequest,
             V::BodyTooLarge | V::BatchTooLarge => ProblemKind::TooLarge,
             V::MetricValueNotFinite
             | V::MetricTypeInvalid

@@ -63,6 +63,19 @@ pub struct BatchReply {
     /// True when an `Idempotency-Key` matched an earlier batch and nothing was counted again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
+    /// Shards whose part of the batch was not recorded (then `status` is `"partial"`); retry
+    /// with the same `Idempotency-Key` to record only what is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_shards: Vec<FailedShard>,
+}
+
+/// A shard whose part of a batch failed, with the pages it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedShard {
+    /// The shard's name.
+    pub shard: String,
+    /// The pages of the batch that live on it.
+    pub pages: Vec<String>,
 }
 
 impl BatchReply {
@@ -73,7 +86,17 @@ impl BatchReply {
             total_added: recorded.iter().map(|r| r.added).sum(),
             recorded,
             replayed,
+            failed_shards: Vec::new(),
         }
+    }
+
+    /// The same reply noting shards that failed (status `"partial"` when any did).
+    pub fn with_failures(mut self, failed_shards: Vec<FailedShard>) -> Self {
+        if !failed_shards.is_empty() {
+            self.status = "partial".to_owned();
+        }
+        self.failed_shards = failed_shards;
+        self
     }
 }
 
@@ -96,6 +119,8 @@ pub enum ServedVia {
     Cache,
     /// The named Redis shard.
     Redis(String),
+    /// The node's cache, older than its TTL, because the page's shard is unreachable.
+    StaleCache,
 }
 
 impl fmt::Display for ServedVia {
@@ -103,6 +128,7 @@ impl fmt::Display for ServedVia {
         match self {
             ServedVia::Cache => f.write_str("cache"),
             ServedVia::Redis(shard) => write!(f, "redis_{shard}"),
+            ServedVia::StaleCache => f.write_str("stale_cache"),
         }
     }
 }
@@ -119,6 +145,9 @@ impl TryFrom<String> for ServedVia {
     fn try_from(text: String) -> Result<Self, String> {
         if text == "cache" {
             return Ok(ServedVia::Cache);
+        }
+        if text == "stale_cache" {
+            return Ok(ServedVia::StaleCache);
         }
         match text.strip_prefix("redis_") {
             Some(shard) if !shard.is_empty() => Ok(ServedVia::Redis(shard.to_owned())),

@@ -1,0 +1,59 @@
+//! Reading what a component needs from a Spin request: path-info, query parameters, headers,
+//! the client's address.
+
+use spin_sdk::http::Request;
+
+/// A header's value as text, if present and valid UTF-8 (the first one).
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.header(name).and_then(|v| v.as_str())
+}
+
+/// The last value of a header: for headers the platform appends (`spin-client-addr`), the last
+/// one is the platform's even if a client sent its own.
+pub fn last_header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .filter_map(|(_, v)| v.as_str())
+        .last()
+}
+
+/// The part of the path after the component's route prefix (`spin-path-info`), as sent.
+pub fn path_info(req: &Request) -> &str {
+    last_header(req, "spin-path-info").unwrap_or("")
+}
+
+/// The client's IP address, without the port, from `spin-client-addr`.
+pub fn client_ip(req: &Request) -> &str {
+    let addr = last_header(req, "spin-client-addr").unwrap_or("");
+    match addr.rsplit_once(':') {
+        Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            ip.trim_start_matches('[').trim_end_matches(']')
+        }
+        _ => addr,
+    }
+}
+
+/// A query parameter's decoded value (the first one).
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    form_urlencoded::parse(req.query().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Milliseconds since the Unix epoch on this node's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Random hex for salts and ids (WASI's secure random source).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if getrandom::fill(&mut buf).is_err() {
+        // No entropy source is a platform fault; a fixed salt only weakens unique counting.
+        return String::new();
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

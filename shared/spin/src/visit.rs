@@ -1,0 +1,172 @@
+//! `POST /visit/{page_id}` and `POST /visit` (batch): count visits durably, one atomic round
+//! trip per shard touched, acknowledged only once Redis has them.
+
+use std::collections::BTreeMap;
+
+use spin_sdk::http::{Method, Request, Response};
+use tally_core::api::{
+    BatchReply, BatchRequest, FailedShard, ProblemKind, RecordedPage, VisitReply,
+};
+use tally_core::config::ShardConfig;
+use tally_core::scripts::RECORD_VISITS;
+use tally_core::validation::{self, PageId};
+use tally_core::visit_store::{
+    fingerprint, parse_record_reply, visitor_fingerprint, RecordOutcome, RecordRequest,
+};
+
+use crate::request_info::{client_ip, header, now_ms, path_info, random_hex};
+use crate::respond::{self, Failure};
+use crate::shard_io::{self, Placement, ShardError};
+use crate::{config, page_cache};
+
+/// Answers a visit request.
+pub fn handle(req: Request) -> Response {
+    respond::outcome(answer(&req))
+}
+
+fn answer(req: &Request) -> Result<Response, Failure> {
+    respond::require_method(req.method(), &[Method::Post])?;
+    let idempotency_key = header(req, "idempotency-key")
+        .map(validation::idempotency_key)
+        .transpose()?;
+    let placement = Placement::new(config::shards()?)?;
+    match path_info(req) {
+        "" | "/" => batch(req, &placement, idempotency_key),
+        raw_page => single(req, &placement, raw_page, idempotency_key),
+    }
+}
+
+fn single(
+    req: &Request,
+    placement: &Placement,
+    raw_page: &str,
+    idempotency_key: Option<&str>,
+) -> Result<Response, Failure> {
+    let page = validation::page_id(raw_page)?;
+    let shard = placement.shard_for(page.as_str().as_bytes());
+    let request = RecordRequest {
+        idempotency_key,
+        fingerprint: fingerprint(format!("visit\0{page}").as_bytes()),
+        visitor: Some(visitor_fingerprint(
+            client_ip(req),
+            header(req, "user-agent").unwrap_or(""),
+        )),
+        salt_candidate: random_hex(16),
+        pages: vec![(&page, 1)],
+    };
+    let outcome = record(shard, &request).map_err(|err| err.into_failure(&shard.name))?;
+    let counts = match outcome {
+        RecordOutcome::Applied(counts) => {
+            page_cache::write(page.as_str(), counts[0], now_ms());
+            counts
+        }
+        RecordOutcome::Replayed(counts) => counts,
+        RecordOutcome::Conflict => return Err(conflict()),
+    };
+    Ok(respond::json(
+        200,
+        &VisitReply::recorded(page.as_str(), counts[0].count),
+    ))
+}
+
+fn batch(
+    req: &Request,
+    placement: &Placement,
+    idempotency_key: Option<&str>,
+) -> Result<Response, Failure> {
+    let body = respond::json_body(req)?;
+    let parsed: BatchRequest = respond::parse_json(body)?;
+    let visits = aggregate(&parsed)?;
+    let body_fingerprint = fingerprint(body);
+
+    let mut by_shard: BTreeMap<&str, Vec<(&PageId, u64)>> = BTreeMap::new();
+    for (page, added) in &visits {
+        let shard = placement.shard_for(page.as_str().as_bytes());
+        by_shard
+            .entry(&shard.name)
+            .or_default()
+            .push((page, *added));
+    }
+
+    let now = now_ms();
+    let (mut recorded, mut failed, mut replayed) = (Vec::new(), Vec::new(), false);
+    for (shard_name, pages) in by_shard {
+        let shard = placement.by_name(shard_name);
+        let request = RecordRequest {
+            idempotency_key,
+            fingerprint: body_fingerprint.clone(),
+            visitor: None,
+            salt_candidate: String::new(),
+            pages,
+        };
+        let outcome = match record(shard, &request) {
+            Ok(outcome) => outcome,
+            Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
+            Err(ShardError::Unreachable(_)) => {
+                failed.push(FailedShard {
+                    shard: shard.name.clone(),
+                    pages: request.pages.iter().map(|(p, _)| p.to_string()).collect(),
+                });
+                continue;
+            }
+        };
+        let counts = match outcome {
+            RecordOutcome::Applied(counts) => {
+                for ((page, _), c) in request.pages.iter().zip(&counts) {
+                    page_cache::write(page.as_str(), *c, now);
+                }
+                counts
+            }
+            RecordOutcome::Replayed(counts) => {
+                replayed = true;
+                counts
+            }
+            RecordOutcome::Conflict => return Err(conflict()),
+        };
+        recorded.extend(
+            request
+                .pages
+                .iter()
+                .zip(counts)
+                .map(|((page, added), c)| RecordedPage {
+                    page: page.to_string(),
+                    added: *added,
+                    count: c.count,
+                }),
+        );
+    }
+    recorded.sort_by(|a, b| a.page.cmp(&b.page));
+    let status = if failed.is_empty() { 200 } else { 503 };
+    let reply = BatchReply::new(recorded, replayed).with_failures(failed);
+    let mut resp = respond::json(status, &reply);
+    if status == 503 {
+        resp.set_header("retry-after", "1");
+    }
+    Ok(resp)
+}
+
+/// Validates every entry and sums repeated pages; the whole batch is refused on any error.
+fn aggregate(batch: &BatchRequest) -> Result<BTreeMap<PageId, u64>, Failure> {
+    validation::batch_len(batch.visits.len())?;
+    let mut visits = BTreeMap::new();
+    for visit in &batch.visits {
+        let page = validation::page_id(&visit.page)?;
+        let count = validation::visit_count(visit.count)?;
+        *visits.entry(page).or_insert(0) += count;
+    }
+    Ok(visits)
+}
+
+/// Runs `record_visits` on one shard.
+fn record(shard: &ShardConfig, request: &RecordRequest) -> Result<RecordOutcome, ShardError> {
+    let reply = shard_io::open(shard)
+        .and_then(|conn| shard_io::eval_ints(&conn, &RECORD_VISITS, request.args()))?;
+    parse_record_reply(&reply, request.pages.len()).map_err(|err| ShardError::Protocol(err.0))
+}
+
+fn conflict() -> Failure {
+    Failure::new(
+        ProblemKind::IdempotencyConflict,
+        "this Idempotency-Key was used with a different request; use a new key",
+    )
+}

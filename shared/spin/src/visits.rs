@@ -1,0 +1,144 @@
+//! `GET /visits/{page_id}` (count through the edge cache, saying where it came from),
+//! `GET /visits/{page_id}/badge.svg` (an SVG counter) and `GET /visits?top=N`.
+
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::redis::RedisParameter;
+use tally_core::api::{ProblemKind, ServedVia, VisitsReply};
+use tally_core::badge;
+use tally_core::edge_cache::Freshness;
+use tally_core::scripts::READ_PAGE;
+use tally_core::top_pages::{merge_top, parse_ranked, TopReply};
+use tally_core::validation::{self, PageId};
+use tally_core::visit_store::{parse_read_reply, read_args, PageCounts, PAGES_KEY};
+
+use crate::request_info::{now_ms, path_info, query_param};
+use crate::respond::{self, Failure};
+use crate::shard_io::{self, Placement, ShardError};
+use crate::{config, page_cache};
+
+/// The suffix that asks for a badge instead of JSON.
+const BADGE_SUFFIX: &str = "/badge.svg";
+
+/// Answers a visits request.
+pub fn handle(req: Request) -> Response {
+    respond::outcome(answer(&req))
+}
+
+fn answer(req: &Request) -> Result<Response, Failure> {
+    respond::require_method(req.method(), &[Method::Get, Method::Head])?;
+    let placement = Placement::new(config::shards()?)?;
+    let info = path_info(req);
+    if info.is_empty() || info == "/" {
+        return top(req, &placement);
+    }
+    if let Some(page) = info.strip_suffix(BADGE_SUFFIX) {
+        return badge(req, &placement, &validation::page_id(page)?);
+    }
+    let page = validation::page_id(info)?;
+    let read = read_counts(&placement, &page)?;
+    let reply = VisitsReply {
+        count: read.counts.count,
+        served_via: read.served_via.clone(),
+        uniques_today: Some(read.counts.uniques_today),
+    };
+    let mut resp = respond::json(200, &reply);
+    if let Some(age_s) = read.stale_age_s {
+        resp.set_header("age", age_s.to_string());
+    }
+    Ok(resp)
+}
+
+/// A page's numbers and where they came from.
+struct Read {
+    counts: PageCounts,
+    served_via: ServedVia,
+    /// Set when a stale cache entry was served: its age in whole seconds.
+    stale_age_s: Option<u64>,
+}
+
+/// Fresh cache entry, else the page's shard (refreshing the cache), else a stale entry.
+fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
+    let now = now_ms();
+    let cached = page_cache::read(page.as_str());
+    if let Some(entry) = cached {
+        if entry.freshness(now, page_cache::ttl_ms()) == Freshness::Fresh {
+            return Ok(Read {
+                counts: entry.counts(),
+                served_via: ServedVia::Cache,
+                stale_age_s: None,
+            });
+        }
+    }
+    let shard = placement.shard_for(page.as_str().as_bytes());
+    let from_shard = shard_io::open(shard)
+        .and_then(|conn| shard_io::eval_ints(&conn, &READ_PAGE, read_args(page)))
+        .and_then(|reply| parse_read_reply(&reply).map_err(|e| ShardError::Protocol(e.0)));
+    match (from_shard, cached) {
+        (Ok(counts), _) => {
+            page_cache::write(page.as_str(), counts, now);
+            Ok(Read {
+                counts,
+                served_via: ServedVia::Redis(shard.name.clone()),
+                stale_age_s: None,
+            })
+        }
+        (Err(ShardError::Unreachable(_)), Some(entry)) => Ok(Read {
+            counts: entry.counts(),
+            served_via: ServedVia::StaleCache,
+            stale_age_s: Some(entry.age_ms(now) / 1000),
+        }),
+        (Err(err), _) => Err(err.into_failure(&shard.name)),
+    }
+}
+
+fn badge(req: &Request, placement: &Placement, page: &PageId) -> Result<Response, Failure> {
+    let label = query_param(req, "label").unwrap_or_else(|| badge::DEFAULT_LABEL.into());
+    let label = validation::badge_label(&label)?;
+    let color = match query_param(req, "color") {
+        Some(raw) => validation::badge_color(&raw)?,
+        None => badge::DEFAULT_COLOR.to_string(),
+    };
+    let read = read_counts(placement, page)?;
+    let svg = badge::render(label, read.counts.count, &color);
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "image/svg+xml")
+        .header("cache-control", "no-cache")
+        .header("x-served-via", read.served_via.to_string())
+        .body(svg)
+        .build())
+}
+
+fn top(req: &Request, placement: &Placement) -> Result<Response, Failure> {
+    let raw = query_param(req, "top").ok_or_else(|| {
+        Failure::new(
+            ProblemKind::InvalidRequest,
+            "ask for a page (/visits/{page_id}) or the most visited pages (/visits?top=N)",
+        )
+    })?;
+    let n = validation::top_pages(&raw)?;
+    let stop = RedisParameter::Int64(n as i64 - 1);
+    let args = [
+        RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec()),
+        RedisParameter::Int64(0),
+        stop,
+        RedisParameter::Binary(b"WITHSCORES".to_vec()),
+    ];
+    let (mut lists, mut unavailable) = (Vec::new(), Vec::new());
+    for shard in placement.shards() {
+        match shard_io::open(shard).and_then(|conn| shard_io::pairs(&conn, "ZREVRANGE", &args)) {
+            Ok(pairs) => lists.push(parse_ranked(&pairs)),
+            Err(err) => {
+                if lists.is_empty() && unavailable.len() + 1 == placement.shards().len() {
+                    return Err(err.into_failure(&shard.name));
+                }
+                unavailable.push(shard.name.clone());
+            }
+        }
+    }
+    let reply = TopReply {
+        pages: merge_top(lists, n),
+        unavailable_shards: unavailable,
+    };
+    Ok(respond::json(200, &reply))
+}

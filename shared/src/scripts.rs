@@ -1,0 +1,53 @@
+//! The Lua scripts Tally runs on its shards, each with its SHA-1 (computed at build time) so a
+//! component sends `EVALSHA` and falls back to `EVAL` only when the shard answers `NOSCRIPT`.
+
+mod digests {
+    include!(concat!(env!("OUT_DIR"), "/script_digests.rs"));
+}
+
+/// A script and its digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// A short name for logs.
+    pub name: &'static str,
+    /// The Lua source.
+    pub source: &'static str,
+    /// Lower-case hex SHA-1 of `source`, as `EVALSHA` expects.
+    pub sha1: &'static str,
+}
+
+/// Records visits (counts, unique visitors, idempotency) on one shard; see the script.
+pub const RECORD_VISITS: Script = Script {
+    name: "record_visits",
+    source: include_str!("../lua/record_visits.lua"),
+    sha1: digests::RECORD_VISITS_SHA1,
+};
+
+/// Reads one page's count and today's unique visitors.
+pub const READ_PAGE: Script = Script {
+    name: "read_page",
+    source: include_str!("../lua/read_page.lua"),
+    sha1: digests::READ_PAGE_SHA1,
+};
+
+/// The token bucket (see [`crate::token_bucket_script`]).
+pub const TOKEN_BUCKET: Script = Script {
+    name: "token_bucket",
+    source: crate::token_bucket_script::TOKEN_BUCKET_LUA,
+    sha1: digests::TOKEN_BUCKET_SHA1,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_forty_hex_digits_and_distinct() {
+        let all = [RECORD_VISITS, READ_PAGE, TOKEN_BUCKET];
+        for s in all {
+            assert_eq!(s.sha1.len(), 40, "{}", s.name);
+            assert!(s.sha1.bytes().all(|b| b.is_ascii_hexdigit()), "{}", s.name);
+        }
+        assert_ne!(RECORD_VISITS.sha1, READ_PAGE.sha1);
+    }
+}

@@ -1,0 +1,76 @@
+//! Merging each shard's most visited pages into one list.
+
+use serde::{Deserialize, Serialize};
+
+/// One entry of `GET /visits?top=N`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopPage {
+    /// The page id.
+    pub page: String,
+    /// Its count.
+    pub count: u64,
+}
+
+/// Reply to `GET /visits?top=N`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopReply {
+    /// Most visited first; ties by page id.
+    pub pages: Vec<TopPage>,
+    /// Shards that could not be asked (their pages are missing from the list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_shards: Vec<String>,
+}
+
+/// Reads a `ZREVRANGE … WITHSCORES` reply: alternating member and score.
+pub fn parse_ranked(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<TopPage> {
+    pairs
+        .iter()
+        .filter_map(|(member, score)| {
+            let page = String::from_utf8(member.clone()).ok()?;
+            let count = std::str::from_utf8(score).ok()?.parse::<f64>().ok()?;
+            Some(TopPage {
+                page,
+                count: count.max(0.0) as u64,
+            })
+        })
+        .collect()
+}
+
+/// The `n` most visited pages across the shards' own top lists (each page lives on exactly
+/// one shard, so the top `n` of the union is the answer).
+pub fn merge_top(per_shard: Vec<Vec<TopPage>>, n: usize) -> Vec<TopPage> {
+    let mut all: Vec<TopPage> = per_shard.into_iter().flatten().collect();
+    all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.page.cmp(&b.page)));
+    all.truncate(n);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(page: &str, count: u64) -> TopPage {
+        TopPage {
+            page: page.into(),
+            count,
+        }
+    }
+
+    #[test]
+    fn merges_highest_first_with_ties_by_name() {
+        let merged = merge_top(
+            vec![vec![p("a", 5), p("b", 1)], vec![p("c", 9), p("d", 5)]],
+            3,
+        );
+        assert_eq!(merged, vec![p("c", 9), p("a", 5), p("d", 5)]);
+    }
+
+    #[test]
+    fn parses_member_score_pairs() {
+        let pairs = vec![
+            (b"home".to_vec(), b"12".to_vec()),
+            (vec![0xff], b"1".to_vec()),
+        ];
+        assert_eq!(parse_ranked(&pairs), vec![p("home", 12)]);
+    }
+}
