@@ -160,3 +160,93 @@ pub fn seen_headers(probe: &serde_json::Value, name: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// `POST url` with headers and an optional JSON body.
+pub fn post_with(url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let mut req = agent().post(url);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let resp = match body {
+        Some(body) => req.header("content-type", "application/json").send(body),
+        None => req.send_empty(),
+    };
+    reply(resp.expect("POST completes"))
+}
+
+/// A host for the application's own `spin.toml` on `shards`, with extra variables.
+pub fn tally_host(shards: &tally_host::shards::RedisShards, extra: &[(&str, String)]) -> LocalHost {
+    let mut vars = vec![("shards", shards.shard_list())];
+    vars.extend(extra.iter().cloned());
+    start(&tally_manifest(), &vars)
+}
+
+/// A connection straight to a shard, bypassing Tally.
+pub fn redis(shard: &tally_host::shards::Shard) -> redis::Connection {
+    shard.client().unwrap().get_connection().unwrap()
+}
+
+/// A page's count as stored on a shard (None when the shard does not hold it).
+pub fn stored_count(shard: &tally_host::shards::Shard, page: &str) -> Option<u64> {
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg("tally:pages")
+        .arg(page)
+        .query(&mut redis(shard))
+        .unwrap();
+    score.map(|s| s as u64)
+}
+
+/// The shard the core's hashing places `page` on.
+pub fn home_shard<'a>(
+    shards: &'a tally_host::shards::RedisShards,
+    page: &str,
+) -> &'a tally_host::shards::Shard {
+    let names: Vec<&str> = shards.shards().iter().map(|s| s.name()).collect();
+    let set = tally_core::hashing::ShardSet::uniform(&names).unwrap();
+    shards.get(set.shard_for(page.as_bytes()).name()).unwrap()
+}
+
+/// Runs `work(i)` for i in 0..n on `threads` threads, collecting the results in order.
+pub fn parallel<T: Send>(n: usize, threads: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let work = &work;
+    let chunks: Vec<Vec<(usize, T)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| (i, work(i)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<(usize, T)> = chunks.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Polls `check` until it returns Some, or panics after `timeout`.
+pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `POST url` with exactly these headers and this body (no content type added).
+pub fn post_raw(url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut req = agent().post(url);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    reply(req.send(body).expect("POST completes"))
+}
