@@ -256,6 +256,9 @@ fn the_badge_is_well_formed_svg_that_escapes_user_strings() {
     assert_eq!(bad_color.status, 400);
 }
 
+/// A request that must be refused: URL, headers, body, expected status.
+type BadInput<'a> = (String, Vec<(&'a str, &'a str)>, Option<String>, u16);
+
 #[test]
 fn bad_input_gets_the_right_4xx_and_writes_nothing() {
     let shards = RedisShards::start(2).unwrap();
@@ -266,7 +269,7 @@ fn bad_input_gets_the_right_4xx_and_writes_nothing() {
     let too_many: Vec<String> = (0..1001).map(|i| format!(r#"{{"page":"p{i}"}}"#)).collect();
     let too_many = format!(r#"{{"visits":[{}]}}"#, too_many.join(","));
     let huge = format!(r#"{{"visits":[{{"page":"{}"}}]}}"#, "x".repeat(70_000));
-    let cases: Vec<(String, Vec<(&str, &str)>, Option<String>, u16)> = vec![
+    let cases: Vec<BadInput> = vec![
         (host.url("/visit/bad%zz"), vec![], None, 400),
         (host.url("/visit/ctl%01char"), vec![], None, 400),
         (host.url(&format!("/visit/{long_page}")), vec![], None, 400),

@@ -130,12 +130,15 @@ pub fn eval_ints(
         .collect()
 }
 
+/// Two binary values that a reply alternates, such as a member and its score.
+pub type BinaryPair = (Vec<u8>, Vec<u8>);
+
 /// Runs a plain command and returns alternating pairs of binary values.
 pub fn pairs(
     conn: &Connection,
     command: &str,
     args: &[RedisParameter],
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
+) -> Result<Vec<BinaryPair>, ShardError> {
     let reply = conn.execute(command, args).map_err(classify)?;
     let mut values = reply.into_iter().map(|r| match r {
         RedisResult::Binary(b) => Ok(b),
