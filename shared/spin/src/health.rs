@@ -7,7 +7,7 @@ use tally_core::api::{HealthReply, ShardHealth};
 use tally_core::config::ShardConfig;
 
 use crate::respond::{self, Failure};
-use crate::{config, shard_io};
+use crate::{breaker_io, config, shard_io};
 
 /// Answers a health request.
 pub fn handle(req: Request) -> Response {
@@ -25,6 +25,7 @@ fn answer(req: &Request) -> Result<Response, Failure> {
 }
 
 /// Opens the shard and sends `PING`, timing the round trip; `None` latency when it failed.
+/// Probes bypass the breaker (they report the truth) and show this node's breaker phase.
 fn probe(shard: &ShardConfig) -> ShardHealth {
     let started = Instant::now();
     let outcome = shard_io::open(shard).and_then(|conn| shard_io::ping(&conn));
@@ -32,4 +33,5 @@ fn probe(shard: &ShardConfig) -> ShardHealth {
         .is_ok()
         .then(|| started.elapsed().as_secs_f64() * 1000.0);
     ShardHealth::new(&shard.name, &shard.display_address(), latency_ms)
+        .with_breaker(breaker_io::phase(&shard.name))
 }

@@ -3,6 +3,7 @@
 //! variables, talks to Redis and the key-value store, and turns outcomes into HTTP responses.
 //! It compiles for `wasm32-wasip2` only (it imports Spin's host interfaces).
 
+pub mod breaker_io;
 pub mod config;
 pub mod health;
 pub mod page_cache;

@@ -7,6 +7,7 @@ use tally_core::config::ShardConfig;
 use tally_core::hashing::ShardSet;
 use tally_core::scripts::Script;
 
+use crate::breaker_io;
 use crate::respond::Failure;
 
 /// Why a shard call failed.
@@ -16,10 +17,16 @@ pub enum ShardError {
     Unreachable(String),
     /// It answered something Tally does not expect (a bug, or someone else's data).
     Protocol(String),
+    /// This node's breaker for the shard is open: not called at all.
+    BreakerOpen {
+        /// When the breaker lets a probe through.
+        retry_after_ms: u64,
+    },
 }
 
 impl ShardError {
-    /// The client's answer: 503 with `Retry-After` for an unreachable shard, 500 otherwise.
+    /// The client's answer: 503 with `Retry-After` for an unreachable shard or an open breaker
+    /// (retry when it lets a probe through), 500 for a protocol error.
     pub fn into_failure(self, shard: &str) -> Failure {
         match self {
             ShardError::Unreachable(detail) => {
@@ -36,6 +43,14 @@ impl ShardError {
             ShardError::Protocol(detail) => {
                 Failure::misconfigured(format!("shard {shard} answered unexpectedly: {detail}"))
             }
+            ShardError::BreakerOpen { retry_after_ms } => Failure::new(
+                tally_core::api::ProblemKind::ShardUnavailable,
+                format!("storage shard {shard} is failing; retry shortly"),
+            )
+            .with_header(
+                "retry-after",
+                retry_after_ms.div_ceil(1000).max(1).to_string(),
+            ),
         }
     }
 }
@@ -79,7 +94,23 @@ impl Placement {
     }
 }
 
-/// Opens a connection to `shard`.
+/// Runs `work` on a fresh connection to `shard` through this node's circuit breaker for it:
+/// an open breaker fails fast without connecting; the outcome (reachable or not) is recorded.
+/// Every component's shard calls go through here.
+pub fn call<T>(
+    shard: &ShardConfig,
+    work: impl FnOnce(&Connection) -> Result<T, ShardError>,
+) -> Result<T, ShardError> {
+    let params = breaker_io::params();
+    let before = breaker_io::admit(&shard.name, &params)
+        .map_err(|retry_after_ms| ShardError::BreakerOpen { retry_after_ms })?;
+    let result = open(shard).and_then(|conn| work(&conn));
+    let reachable = !matches!(result, Err(ShardError::Unreachable(_)));
+    breaker_io::record(&shard.name, &before, reachable, &params);
+    result
+}
+
+/// Opens a connection to `shard`, bypassing the breaker (health probes use this).
 pub fn open(shard: &ShardConfig) -> Result<Connection, ShardError> {
     Connection::open(&shard.url).map_err(|err| ShardError::Unreachable(err.to_string()))
 }

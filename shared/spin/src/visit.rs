@@ -102,7 +102,7 @@ fn batch(
         let outcome = match record(shard, &request) {
             Ok(outcome) => outcome,
             Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
-            Err(ShardError::Unreachable(_)) => {
+            Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }) => {
                 failed.push(FailedShard {
                     shard: shard.name.clone(),
                     pages: request.pages.iter().map(|(p, _)| p.to_string()).collect(),
@@ -159,8 +159,9 @@ fn aggregate(batch: &BatchRequest) -> Result<BTreeMap<PageId, u64>, Failure> {
 
 /// Runs `record_visits` on one shard.
 fn record(shard: &ShardConfig, request: &RecordRequest) -> Result<RecordOutcome, ShardError> {
-    let reply = shard_io::open(shard)
-        .and_then(|conn| shard_io::eval_ints(&conn, &RECORD_VISITS, request.args()))?;
+    let reply = shard_io::call(shard, |conn| {
+        shard_io::eval_ints(conn, &RECORD_VISITS, request.args())
+    })?;
     parse_record_reply(&reply, request.pages.len()).map_err(|err| ShardError::Protocol(err.0))
 }
 

@@ -70,9 +70,10 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
         }
     }
     let shard = placement.shard_for(page.as_str().as_bytes());
-    let from_shard = shard_io::open(shard)
-        .and_then(|conn| shard_io::eval_ints(&conn, &READ_PAGE, read_args(page)))
-        .and_then(|reply| parse_read_reply(&reply).map_err(|e| ShardError::Protocol(e.0)));
+    let from_shard = shard_io::call(shard, |conn| {
+        let reply = shard_io::eval_ints(conn, &READ_PAGE, read_args(page))?;
+        parse_read_reply(&reply).map_err(|e| ShardError::Protocol(e.0))
+    });
     match (from_shard, cached) {
         (Ok(counts), _) => {
             page_cache::write(page.as_str(), counts, now);
@@ -82,11 +83,13 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
                 stale_age_s: None,
             })
         }
-        (Err(ShardError::Unreachable(_)), Some(entry)) => Ok(Read {
-            counts: entry.counts(),
-            served_via: ServedVia::StaleCache,
-            stale_age_s: Some(entry.age_ms(now) / 1000),
-        }),
+        (Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }), Some(entry)) => {
+            Ok(Read {
+                counts: entry.counts(),
+                served_via: ServedVia::StaleCache,
+                stale_age_s: Some(entry.age_ms(now) / 1000),
+            })
+        }
         (Err(err), _) => Err(err.into_failure(&shard.name)),
     }
 }
@@ -126,7 +129,7 @@ fn top(req: &Request, placement: &Placement) -> Result<Response, Failure> {
     ];
     let (mut lists, mut unavailable) = (Vec::new(), Vec::new());
     for shard in placement.shards() {
-        match shard_io::open(shard).and_then(|conn| shard_io::pairs(&conn, "ZREVRANGE", &args)) {
+        match shard_io::call(shard, |conn| shard_io::pairs(conn, "ZREVRANGE", &args)) {
             Ok(pairs) => lists.push(parse_ranked(&pairs)),
             Err(err) => {
                 if lists.is_empty() && unavailable.len() + 1 == placement.shards().len() {

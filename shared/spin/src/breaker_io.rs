@@ -1,0 +1,103 @@
+//! This node's circuit breaker per shard: the core's state machine (`tally_core::breaker`),
+//! its state kept in the node's key-value store, consulted before every shard call and updated
+//! with the outcome. An open breaker fails calls fast, without opening a connection.
+
+use spin_sdk::key_value::Store;
+use tally_core::breaker::{
+    self, BreakerConfig, BreakerParams, BreakerState, Event, Phase, Transition,
+};
+
+use crate::request_info::now_ms;
+
+fn key(shard: &str) -> String {
+    format!("breaker:{shard}")
+}
+
+/// Thresholds from the `breaker_*` variables, falling back to the core's defaults.
+pub fn params() -> BreakerParams {
+    let var = |name: &str| -> Option<u64> {
+        spin_sdk::variables::get(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+    };
+    let defaults = BreakerConfig::default();
+    let config = BreakerConfig {
+        consecutive_failures: var("breaker_consecutive_failures")
+            .map_or(defaults.consecutive_failures, |v| v as u32),
+        base_open_ms: var("breaker_open_ms").unwrap_or(defaults.base_open_ms),
+        max_open_ms: var("breaker_max_open_ms").unwrap_or(defaults.max_open_ms),
+        ..defaults
+    };
+    config.validate().unwrap_or_else(|err| {
+        eprintln!(
+            "{}",
+            serde_json::json!({"level":"error","msg":format!("breaker variables: {err:?}; using defaults")})
+        );
+        BreakerConfig::default()
+            .validate()
+            .expect("the default breaker configuration is valid")
+    })
+}
+
+/// This node's view of `shard` (closed when nothing is stored or the entry is unreadable).
+pub fn load(shard: &str) -> BreakerState {
+    Store::open_default()
+        .ok()
+        .and_then(|store| store.get(&key(shard)).ok().flatten())
+        .map(|bytes| breaker::decode(&bytes))
+        .unwrap_or_default()
+}
+
+/// The phase of this node's breaker for `shard`, for health reports.
+pub fn phase(shard: &str) -> Phase {
+    load(shard).phase()
+}
+
+fn save(shard: &str, state: &BreakerState) {
+    if let Ok(store) = Store::open_default() {
+        let _ = store.set(&key(shard), &breaker::encode(state));
+    }
+}
+
+fn log_transition(shard: &str, transition: Option<Transition>) {
+    if let Some(t) = transition {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "level": "warn",
+                "msg": "circuit breaker transition",
+                "shard": shard,
+                "from": t.from.as_str(),
+                "to": t.to.as_str(),
+            })
+        );
+    }
+}
+
+/// Whether a call to `shard` may go ahead; `Err(retry_after_ms)` when the breaker is open.
+pub fn admit(shard: &str, params: &BreakerParams) -> Result<BreakerState, u64> {
+    let state = load(shard);
+    let admission = breaker::allow(&state, now_ms(), params);
+    if admission.next_state != state {
+        save(shard, &admission.next_state);
+    }
+    log_transition(shard, admission.transition);
+    match admission.permit {
+        breaker::Permit::Rejected { retry_after_ms } => Err(retry_after_ms),
+        _ => Ok(admission.next_state),
+    }
+}
+
+/// Records a call's outcome.
+pub fn record(shard: &str, before: &BreakerState, succeeded: bool, params: &BreakerParams) {
+    let event = if succeeded {
+        Event::Success
+    } else {
+        Event::Failure
+    };
+    let (next, transition) = breaker::step(before, event, now_ms(), params);
+    if next != *before {
+        save(shard, &next);
+    }
+    log_transition(shard, transition);
+}
