@@ -14,9 +14,11 @@
 pub mod api;
 pub mod badge;
 pub mod breaker;
+pub mod client_identity;
 pub mod config;
 pub mod edge_cache;
 pub mod hashing;
+pub mod rate_policy;
 pub mod rfc3339;
 pub mod scripts;
 pub mod token_bucket;
