@@ -176,7 +176,13 @@ pub fn post_with(url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Rep
 
 /// A host for the application's own `spin.toml` on `shards`, with extra variables.
 pub fn tally_host(shards: &tally_host::shards::RedisShards, extra: &[(&str, String)]) -> LocalHost {
-    let mut vars = vec![("shards", shards.shard_list())];
+    // Rate limits are off unless `extra` sets them: tests send thousands of requests from one
+    // address.
+    let mut vars = vec![
+        ("shards", shards.shard_list()),
+        ("rate_limit_writes", "off".to_string()),
+        ("rate_limit_reads", "off".to_string()),
+    ];
     vars.extend(extra.iter().cloned());
     start(&tally_manifest(), &vars)
 }

@@ -7,6 +7,7 @@ pub mod breaker_io;
 pub mod config;
 pub mod health;
 pub mod page_cache;
+pub mod rate_limit;
 pub mod request_info;
 pub mod respond;
 pub mod shard_io;

@@ -17,6 +17,17 @@ pub fn last_header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .last()
 }
 
+/// Every value of a header, joined with commas in order (how a list-valued header such as
+/// `X-Forwarded-For` reads when a proxy chain split it over several lines).
+pub fn joined_header(req: &Request, name: &str) -> Option<String> {
+    let values: Vec<&str> = req
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .filter_map(|(_, v)| v.as_str())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
 /// The part of the path after the component's route prefix (`spin-path-info`), as sent.
 pub fn path_info(req: &Request) -> &str {
     last_header(req, "spin-path-info").unwrap_or("")

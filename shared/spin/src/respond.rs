@@ -134,3 +134,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Fail
         Failure::new(kind, format!("the body is not a valid request: {err}"))
     })
 }
+
+/// The response with extra headers (rate-limit headers on every answer of a limited route).
+pub fn with_headers(mut resp: Response, headers: &[(String, String)]) -> Response {
+    for (name, value) in headers {
+        resp.set_header(name, value);
+    }
+    resp
+}

@@ -124,15 +124,20 @@ pub fn ping(conn: &Connection) -> Result<(), ShardError> {
     }
 }
 
-/// Runs `script` with `args` (no keys), returning its raw reply.
+/// Runs `script` with `keys` and `args`, returning its raw reply.
 pub fn eval(
     conn: &Connection,
     script: &Script,
+    keys: &[&str],
     args: Vec<Vec<u8>>,
 ) -> Result<Vec<RedisResult>, ShardError> {
-    let mut params = Vec::with_capacity(args.len() + 2);
+    let mut params = Vec::with_capacity(keys.len() + args.len() + 2);
     params.push(RedisParameter::Binary(script.sha1.as_bytes().to_vec()));
-    params.push(RedisParameter::Int64(0));
+    params.push(RedisParameter::Int64(keys.len() as i64));
+    params.extend(
+        keys.iter()
+            .map(|k| RedisParameter::Binary(k.as_bytes().to_vec())),
+    );
     params.extend(args.into_iter().map(RedisParameter::Binary));
     match conn.execute("EVALSHA", &params) {
         Err(spin_sdk::redis::Error::Other(msg)) if is_noscript(&msg) => {
@@ -147,9 +152,10 @@ pub fn eval(
 pub fn eval_ints(
     conn: &Connection,
     script: &Script,
+    keys: &[&str],
     args: Vec<Vec<u8>>,
 ) -> Result<Vec<i64>, ShardError> {
-    eval(conn, script, args)?
+    eval(conn, script, keys, args)?
         .into_iter()
         .map(|r| match r {
             RedisResult::Int64(v) => Ok(v),

@@ -8,12 +8,14 @@ use tally_core::api::{
     BatchReply, BatchRequest, FailedShard, ProblemKind, RecordedPage, VisitReply,
 };
 use tally_core::config::ShardConfig;
+use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::RECORD_VISITS;
 use tally_core::validation::{self, PageId};
 use tally_core::visit_store::{
     fingerprint, parse_record_reply, visitor_fingerprint, RecordOutcome, RecordRequest,
 };
 
+use crate::rate_limit::{self, Admitted};
 use crate::request_info::{client_ip, header, now_ms, path_info, random_hex};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, Placement, ShardError};
@@ -21,28 +23,33 @@ use crate::{config, page_cache};
 
 /// Answers a visit request.
 pub fn handle(req: Request) -> Response {
-    respond::outcome(answer(&req))
+    let mut limit = Admitted::default();
+    let resp = respond::outcome(answer(&req, &mut limit));
+    respond::with_headers(resp, &limit.headers)
 }
 
-fn answer(req: &Request) -> Result<Response, Failure> {
+fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     respond::require_method(req.method(), &[Method::Post])?;
     let idempotency_key = header(req, "idempotency-key")
         .map(validation::idempotency_key)
         .transpose()?;
     let placement = Placement::new(config::shards()?)?;
     match path_info(req) {
-        "" | "/" => batch(req, &placement, idempotency_key),
-        raw_page => single(req, &placement, raw_page, idempotency_key),
+        "" | "/" => batch(req, &placement, idempotency_key, limit),
+        raw_page => {
+            let page = validation::page_id(raw_page)?;
+            *limit = rate_limit::admit(req, RouteClass::Writes, 1, &placement)?;
+            single(req, &placement, page, idempotency_key)
+        }
     }
 }
 
 fn single(
     req: &Request,
     placement: &Placement,
-    raw_page: &str,
+    page: PageId,
     idempotency_key: Option<&str>,
 ) -> Result<Response, Failure> {
-    let page = validation::page_id(raw_page)?;
     let shard = placement.shard_for(page.as_str().as_bytes());
     let request = RecordRequest {
         idempotency_key,
@@ -73,10 +80,13 @@ fn batch(
     req: &Request,
     placement: &Placement,
     idempotency_key: Option<&str>,
+    limit: &mut Admitted,
 ) -> Result<Response, Failure> {
     let body = respond::json_body(req)?;
     let parsed: BatchRequest = respond::parse_json(body)?;
     let visits = aggregate(&parsed)?;
+    // A batch costs as many tokens as visits it carries.
+    *limit = rate_limit::admit(req, RouteClass::Writes, visits.values().sum(), placement)?;
     let body_fingerprint = fingerprint(body);
 
     let mut by_shard: BTreeMap<&str, Vec<(&PageId, u64)>> = BTreeMap::new();
@@ -160,7 +170,7 @@ fn aggregate(batch: &BatchRequest) -> Result<BTreeMap<PageId, u64>, Failure> {
 /// Runs `record_visits` on one shard.
 fn record(shard: &ShardConfig, request: &RecordRequest) -> Result<RecordOutcome, ShardError> {
     let reply = shard_io::call(shard, |conn| {
-        shard_io::eval_ints(conn, &RECORD_VISITS, request.args())
+        shard_io::eval_ints(conn, &RECORD_VISITS, &[], request.args())
     })?;
     parse_record_reply(&reply, request.pages.len()).map_err(|err| ShardError::Protocol(err.0))
 }

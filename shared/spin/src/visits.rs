@@ -6,11 +6,13 @@ use spin_sdk::redis::RedisParameter;
 use tally_core::api::{ProblemKind, ServedVia, VisitsReply};
 use tally_core::badge;
 use tally_core::edge_cache::Freshness;
+use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::READ_PAGE;
 use tally_core::top_pages::{merge_top, parse_ranked, TopReply};
 use tally_core::validation::{self, PageId};
 use tally_core::visit_store::{parse_read_reply, read_args, PageCounts, PAGES_KEY};
 
+use crate::rate_limit::{self, Admitted};
 use crate::request_info::{now_ms, path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, Placement, ShardError};
@@ -21,12 +23,15 @@ const BADGE_SUFFIX: &str = "/badge.svg";
 
 /// Answers a visits request.
 pub fn handle(req: Request) -> Response {
-    respond::outcome(answer(&req))
+    let mut limit = Admitted::default();
+    let resp = respond::outcome(answer(&req, &mut limit));
+    respond::with_headers(resp, &limit.headers)
 }
 
-fn answer(req: &Request) -> Result<Response, Failure> {
+fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     respond::require_method(req.method(), &[Method::Get, Method::Head])?;
     let placement = Placement::new(config::shards()?)?;
+    *limit = rate_limit::admit(req, RouteClass::Reads, 1, &placement)?;
     let info = path_info(req);
     if info.is_empty() || info == "/" {
         return top(req, &placement);
@@ -71,7 +76,7 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
     }
     let shard = placement.shard_for(page.as_str().as_bytes());
     let from_shard = shard_io::call(shard, |conn| {
-        let reply = shard_io::eval_ints(conn, &READ_PAGE, read_args(page))?;
+        let reply = shard_io::eval_ints(conn, &READ_PAGE, &[], read_args(page))?;
         parse_read_reply(&reply).map_err(|e| ShardError::Protocol(e.0))
     });
     match (from_shard, cached) {

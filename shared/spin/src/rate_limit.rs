@@ -1,0 +1,177 @@
+//! Rate limiting, one code path for every component: identify the client, look for a block
+//! this node remembers, else ask the token bucket on the shard the identity hashes to (one
+//! atomic round trip on the Redis server's clock), and format the headers.
+
+use std::net::IpAddr;
+
+use spin_sdk::http::Request;
+use spin_sdk::key_value::Store;
+use tally_core::api::{rate_limit_headers, ProblemKind, RateLimitInfo};
+use tally_core::client_identity::{client_ip, parse_trusted_proxies, Identity};
+use tally_core::rate_policy::{block_key, bucket_key, parse_policy, FailMode, RouteClass};
+use tally_core::scripts::TOKEN_BUCKET;
+use tally_core::token_bucket::{BucketError, BucketParams};
+use tally_core::token_bucket_script::{parse_reply, script_args, ScriptError};
+
+use crate::request_info::{header, joined_header, now_ms};
+use crate::respond::Failure;
+use crate::shard_io::{self, Placement, ShardError};
+
+/// What the limiter decided, for the response and the log line.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// Headers every answer of a limited route carries.
+    pub headers: Vec<(String, String)>,
+    /// `allowed`, `off`, or the fail mode used when the limiter was unavailable.
+    pub outcome: &'static str,
+}
+
+fn var(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Admits the request at `cost` tokens in `class`, or answers 429 (or 413 when the cost can
+/// never fit, or 503 when the limiter is unavailable and the mode is fail-closed).
+pub fn admit(
+    req: &Request,
+    class: RouteClass,
+    cost: u64,
+    placement: &Placement,
+) -> Result<Admitted, Failure> {
+    let policy_var = format!("rate_limit_{}", class.name());
+    let params = match var(&policy_var).map(|raw| parse_policy(&raw)) {
+        None | Some(Ok(None)) => {
+            return Ok(Admitted {
+                headers: Vec::new(),
+                outcome: "off",
+            })
+        }
+        Some(Ok(Some(params))) => params,
+        Some(Err(err)) => return Err(Failure::misconfigured(format!("{policy_var}: {}", err.0))),
+    };
+    let identity = identity(req)?.hashed();
+    let now = now_ms();
+
+    if let Some(until_ms) = remembered_block(class, &identity, now) {
+        let retry_after_ms = until_ms - now;
+        let info = RateLimitInfo {
+            policy: class.name().to_string(),
+            limit: params.capacity(),
+            window_s: window_s(&params),
+            remaining: 0,
+            reset_s: retry_after_ms.div_ceil(1000),
+            retry_after_s: Some(retry_after_ms.div_ceil(1000).max(1)),
+        };
+        return Err(refused(&info, "blocked (remembered)"));
+    }
+
+    let key = bucket_key(class, &identity);
+    let shard = placement.shard_for(key.as_bytes());
+    let args = script_args(&params, cost, None)
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    let reply = shard_io::call(shard, |conn| {
+        shard_io::eval_ints(conn, &TOKEN_BUCKET, &[key.as_str()], args)
+    });
+    let decision = match reply {
+        Ok(reply) => parse_reply(&reply, cost, &params),
+        Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
+        Err(_) => return unavailable(),
+    };
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(ScriptError::Bucket(BucketError::CostExceedsCapacity { cost, capacity })) => {
+            return Err(Failure::new(
+                ProblemKind::CostExceedsCapacity,
+                format!("this request costs {cost} tokens but the limit holds at most {capacity}; split it"),
+            ))
+        }
+        Err(err) => return Err(ShardError::Protocol(err.to_string()).into_failure(&shard.name)),
+    };
+    let info = RateLimitInfo::from_decision(class.name(), &params, &decision);
+    if !decision.allowed {
+        remember_block(class, &identity, now + decision.retry_after_ms);
+        return Err(refused(&info, "refused"));
+    }
+    Ok(Admitted {
+        headers: owned(rate_limit_headers(&info)),
+        outcome: "allowed",
+    })
+}
+
+fn window_s(params: &BucketParams) -> u64 {
+    params
+        .capacity_units()
+        .div_ceil(params.refill_tokens())
+        .div_ceil(1000)
+}
+
+fn owned(headers: Vec<(&'static str, String)>) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v))
+        .collect()
+}
+
+fn refused(info: &RateLimitInfo, why: &str) -> Failure {
+    let mut failure = Failure::new(
+        ProblemKind::RateLimited,
+        format!("too many requests ({why}); retry after the time in Retry-After"),
+    );
+    failure.headers.extend(owned(rate_limit_headers(info)));
+    failure
+}
+
+/// The limiter's shard is unreachable or its breaker is open.
+fn unavailable() -> Result<Admitted, Failure> {
+    let mode = FailMode::parse(&var("rate_limit_fail_mode").unwrap_or_default());
+    match mode {
+        FailMode::Open => Ok(Admitted {
+            headers: vec![("x-ratelimit-status".into(), mode.label().into())],
+            outcome: mode.label(),
+        }),
+        FailMode::Closed => Err(Failure::new(
+            ProblemKind::ShardUnavailable,
+            "the rate limiter is unavailable; retry shortly",
+        )
+        .with_header("x-ratelimit-status", mode.label())
+        .with_header("retry-after", "1")),
+    }
+}
+
+/// The caller's identity: its API key when the deployment names a key header and the request
+/// has one, else its address (X-Forwarded-For only through trusted proxies).
+fn identity(req: &Request) -> Result<Identity, Failure> {
+    if let Some(name) = var("api_key_header") {
+        if let Some(key) = header(req, &name).filter(|k| !k.is_empty() && k.len() <= 256) {
+            return Ok(Identity::ApiKey(key.to_string()));
+        }
+    }
+    let trusted = parse_trusted_proxies(&var("trusted_proxies").unwrap_or_default())
+        .map_err(|err| Failure::misconfigured(format!("trusted_proxies: {}", err.0)))?;
+    let peer: IpAddr = crate::request_info::client_ip(req)
+        .parse()
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let forwarded = joined_header(req, "x-forwarded-for");
+    Ok(Identity::Address(client_ip(
+        peer,
+        forwarded.as_deref(),
+        &trusted,
+    )))
+}
+
+fn remembered_block(class: RouteClass, identity: &str, now: u64) -> Option<u64> {
+    let store = Store::open_default().ok()?;
+    let bytes = store.get(&block_key(class, identity)).ok()??;
+    let until: u64 = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
+    (until > now).then_some(until)
+}
+
+fn remember_block(class: RouteClass, identity: &str, until_ms: u64) {
+    if let Ok(store) = Store::open_default() {
+        let _ = store.set(&block_key(class, identity), until_ms.to_string().as_bytes());
+    }
+}
