@@ -59,6 +59,8 @@ fn native_handler(_req: hyper::Request<Empty<Bytes>>) -> hyper::Response<Full<By
 }
 
 fn host_request(c: &mut Criterion) {
+    // As the tally-host binary does: no backtrace capture for library errors.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     bench_wasm(
         c,
         "wasm instantiate+handle /health/live (pooling)",

@@ -33,6 +33,11 @@ use crate::{bindings, compile_cache};
 /// How often the epoch ticks; request deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Linear memory kept resident (and reset with memset) per pooled slot.
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// Decommits batched together when memory beyond the resident part must be returned.
+const DECOMMIT_BATCH: usize = 16;
+
 /// Host settings that are not part of the Spin application.
 #[derive(Clone, Debug)]
 pub struct HostOptions {
@@ -265,7 +270,14 @@ fn build_engine(options: &HostOptions) -> Result<Engine> {
             .total_memories(slots * 2)
             .total_tables(slots * 4)
             .total_stacks(slots)
-            .max_memory_size(options.max_instance_memory_bytes);
+            .max_memory_size(options.max_instance_memory_bytes)
+            // Reset a freed instance's memory with memset instead of madvise: on small VMs each
+            // madvise costs TLB-shootdown IPIs, the largest share of per-request cost.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
+            .decommit_batch_size(DECOMMIT_BATCH)
+            // Reset only the pages an instance dirtied (Linux 6.7+; ignored elsewhere).
+            .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_reservation(options.max_instance_memory_bytes as u64);
     }
