@@ -19,6 +19,7 @@ use spin_rules::variables::Resolver;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -51,6 +52,8 @@ pub struct HostOptions {
     pub request_timeout: Duration,
     /// Use the pooling allocator (faster instantiation); off allocates on demand.
     pub pooling: bool,
+    /// Collect the components' stdout here instead of the host's (tests read log lines).
+    pub captured_stdout: Option<MemoryOutputPipe>,
 }
 
 impl Default for HostOptions {
@@ -61,6 +64,7 @@ impl Default for HostOptions {
             max_instance_memory_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
             pooling: true,
+            captured_stdout: None,
         }
     }
 }
@@ -238,6 +242,7 @@ impl Application {
                 component_id: component.id.clone(),
             },
             store_limits(&self.options),
+            self.options.captured_stdout.as_ref(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);

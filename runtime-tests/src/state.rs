@@ -1,9 +1,10 @@
 //! The per-request store data: everything one component instance can reach, dropped with the
 //! request. WASI gets no preopened directories, no environment and no network sockets; stdout
-//! and stderr go to the host's own, like `spin up` without `--follow` files.
+//! and stderr go to the host's own (stdout can be captured in memory for tests).
 
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -31,8 +32,15 @@ impl RequestState {
         kv: KeyValueAccess,
         variables: VariablesAccess,
         limits: StoreLimits,
+        captured_stdout: Option<&MemoryOutputPipe>,
     ) -> Self {
-        let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
+        let mut builder = WasiCtx::builder();
+        builder.inherit_stderr();
+        match captured_stdout {
+            Some(pipe) => builder.stdout(pipe.clone()),
+            None => builder.inherit_stdout(),
+        };
+        let wasi = builder.build();
         Self {
             table: ResourceTable::new(),
             wasi,

@@ -4,6 +4,8 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(_req: Request) -> Response {
-    tally_spin::respond::not_implemented("metrics")
+fn handle(req: Request) -> Response {
+    tally_spin::request_log::logged("metrics", req, |_| {
+        tally_spin::respond::not_implemented("metrics")
+    })
 }

@@ -5,5 +5,5 @@ use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    tally_spin::visits::handle(req)
+    tally_spin::request_log::logged("visits", req, tally_spin::visits::handle)
 }

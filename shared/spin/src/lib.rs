@@ -9,6 +9,7 @@ pub mod health;
 pub mod page_cache;
 pub mod rate_limit;
 pub mod request_info;
+pub mod request_log;
 pub mod respond;
 pub mod shard_io;
 pub mod visit;

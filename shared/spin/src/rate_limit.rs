@@ -14,6 +14,7 @@ use tally_core::token_bucket::{BucketError, BucketParams};
 use tally_core::token_bucket_script::{parse_reply, script_args, ScriptError};
 
 use crate::request_info::{header, joined_header, now_ms};
+use crate::request_log;
 use crate::respond::Failure;
 use crate::shard_io::{self, Placement, ShardError};
 
@@ -64,6 +65,7 @@ pub fn admit(
             reset_s: retry_after_ms.div_ceil(1000),
             retry_after_s: Some(retry_after_ms.div_ceil(1000).max(1)),
         };
+        request_log::note_limiter("blocked");
         return Err(refused(&info, "blocked (remembered)"));
     }
 
@@ -94,8 +96,10 @@ pub fn admit(
     let info = RateLimitInfo::from_decision(class.name(), &params, &decision);
     if !decision.allowed {
         remember_block(class, &identity, now + decision.retry_after_ms);
+        request_log::note_limiter("refused");
         return Err(refused(&info, "refused"));
     }
+    request_log::note_limiter("allowed");
     Ok(Admitted {
         headers: owned(rate_limit_headers(&info)),
         outcome: "allowed",
@@ -128,6 +132,7 @@ fn refused(info: &RateLimitInfo, why: &str) -> Failure {
 /// The limiter's shard is unreachable or its breaker is open.
 fn unavailable() -> Result<Admitted, Failure> {
     let mode = FailMode::parse(&var("rate_limit_fail_mode").unwrap_or_default());
+    request_log::note_limiter(mode.label());
     match mode {
         FailMode::Open => Ok(Admitted {
             headers: vec![("x-ratelimit-status".into(), mode.label().into())],

@@ -7,8 +7,8 @@ use tally_core::config::ShardConfig;
 use tally_core::hashing::ShardSet;
 use tally_core::scripts::Script;
 
-use crate::breaker_io;
 use crate::respond::Failure;
+use crate::{breaker_io, request_log};
 
 /// Why a shard call failed.
 #[derive(Debug)]
@@ -102,8 +102,11 @@ pub fn call<T>(
     work: impl FnOnce(&Connection) -> Result<T, ShardError>,
 ) -> Result<T, ShardError> {
     let params = breaker_io::params();
-    let before = breaker_io::admit(&shard.name, &params)
-        .map_err(|retry_after_ms| ShardError::BreakerOpen { retry_after_ms })?;
+    request_log::note_shard(&shard.name);
+    let before = breaker_io::admit(&shard.name, &params).map_err(|retry_after_ms| {
+        request_log::note_breaker_open(&shard.name);
+        ShardError::BreakerOpen { retry_after_ms }
+    })?;
     let result = open(shard).and_then(|conn| work(&conn));
     let reachable = !matches!(result, Err(ShardError::Unreachable(_)));
     breaker_io::record(&shard.name, &before, reachable, &params);

@@ -16,7 +16,7 @@ use crate::rate_limit::{self, Admitted};
 use crate::request_info::{now_ms, path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, Placement, ShardError};
-use crate::{config, page_cache};
+use crate::{config, page_cache, request_log};
 
 /// The suffix that asks for a badge instead of JSON.
 const BADGE_SUFFIX: &str = "/badge.svg";
@@ -67,6 +67,7 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
     let cached = page_cache::read(page.as_str());
     if let Some(entry) = cached {
         if entry.freshness(now, page_cache::ttl_ms()) == Freshness::Fresh {
+            request_log::note_cache("hit");
             return Ok(Read {
                 counts: entry.counts(),
                 served_via: ServedVia::Cache,
@@ -81,6 +82,7 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
     });
     match (from_shard, cached) {
         (Ok(counts), _) => {
+            request_log::note_cache("miss");
             page_cache::write(page.as_str(), counts, now);
             Ok(Read {
                 counts,
@@ -89,6 +91,7 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
             })
         }
         (Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }), Some(entry)) => {
+            request_log::note_cache("stale");
             Ok(Read {
                 counts: entry.counts(),
                 served_via: ServedVia::StaleCache,

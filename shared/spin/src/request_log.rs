@@ -1,0 +1,79 @@
+//! One JSON line per request on stdout: component, route, status, shards touched, latency,
+//! and the cache, limiter and breaker outcomes. No client address, page id or secret is
+//! written.
+//!
+//! Outcomes are noted where they happen (`shard_io`, `rate_limit`, `visits`) into a
+//! module-level record. That is sound only because of Spin's execution model: every request
+//! gets a fresh instance, so the record starts empty and belongs to this request alone.
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use serde::Serialize;
+use spin_sdk::http::{Request, Response};
+
+#[derive(Default, Serialize)]
+struct Outcomes {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    shards: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limiter: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    breaker_open: Vec<String>,
+}
+
+thread_local! {
+    static OUTCOMES: RefCell<Outcomes> = RefCell::new(Outcomes::default());
+}
+
+/// A shard was called (or refused by its breaker).
+pub fn note_shard(shard: &str) {
+    OUTCOMES.with(|o| {
+        let mut o = o.borrow_mut();
+        if !o.shards.iter().any(|s| s == shard) {
+            o.shards.push(shard.to_string());
+        }
+    });
+}
+
+/// A shard's breaker was open, so it was not called.
+pub fn note_breaker_open(shard: &str) {
+    OUTCOMES.with(|o| o.borrow_mut().breaker_open.push(shard.to_string()));
+}
+
+/// How the edge cache served the read: `hit`, `miss` or `stale`.
+pub fn note_cache(outcome: &'static str) {
+    OUTCOMES.with(|o| o.borrow_mut().cache = Some(outcome));
+}
+
+/// What the rate limiter decided.
+pub fn note_limiter(outcome: &'static str) {
+    OUTCOMES.with(|o| o.borrow_mut().limiter = Some(outcome));
+}
+
+/// Runs `handler` and writes the request's log line.
+pub fn logged(
+    component: &str,
+    req: Request,
+    handler: impl FnOnce(Request) -> Response,
+) -> Response {
+    let started = Instant::now();
+    let route = format!(
+        "{} {}",
+        req.method(),
+        crate::request_info::last_header(&req, "spin-matched-route").unwrap_or("?")
+    );
+    let resp = handler(req);
+    let outcomes = OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut()));
+    let line = serde_json::json!({
+        "component": component,
+        "route": route,
+        "status": resp.status(),
+        "latency_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        "outcomes": outcomes,
+    });
+    println!("{line}");
+    resp
+}
