@@ -6,21 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{eventually, get, home_shard, post_with, redis, tally_host};
+use support::{eventually, get, home_shard, post_with, tally_host};
 use tally_host::shards::RedisShards;
-
-fn connections_received(shard: &tally_host::shards::Shard) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query(&mut redis(shard))
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("total_connections_received:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 fn breaker_phase(host: &tally_host::local::LocalHost, shard: &str) -> String {
     let health = get(&host.url("/health")).json();
@@ -60,12 +47,26 @@ fn a_dead_shards_breaker_opens_fails_fast_and_closes_after_a_probe() {
 
     // Back up, but the breaker is still open: no connection reaches the shard.
     shards.get_mut(&victim).unwrap().restart().unwrap();
-    let before = connections_received(shards.get(&victim).unwrap());
+    let before = support::info_field(
+        shards.get(&victim).unwrap(),
+        "stats",
+        "total_connections_received",
+    )
+    .unwrap()
+    .parse::<u64>()
+    .unwrap();
     let fast = visit("victim-page");
     assert_eq!(fast.status, 503);
     assert!(fast.header("retry-after").is_some());
     assert_eq!(
-        connections_received(shards.get(&victim).unwrap()),
+        support::info_field(
+            shards.get(&victim).unwrap(),
+            "stats",
+            "total_connections_received"
+        )
+        .unwrap()
+        .parse::<u64>()
+        .unwrap(),
         before + 1,
         "only this test's own INFO connection reached the shard"
     );

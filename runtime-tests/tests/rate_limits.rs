@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{eventually, get_with, home_shard, parallel, post_with, redis, tally_host};
+use support::{eventually, get_with, home_shard, parallel, post_with, tally_host};
 use tally_core::client_identity::Identity;
 use tally_core::rate_policy::{bucket_key, RouteClass};
 use tally_host::shards::RedisShards;
@@ -15,17 +15,6 @@ fn limits(writes: &str, reads: &str) -> Vec<(&'static str, String)> {
         ("rate_limit_writes", writes.to_string()),
         ("rate_limit_reads", reads.to_string()),
     ]
-}
-
-fn evalsha_calls(shard: &tally_host::shards::Shard) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut redis(shard))
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-        .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -93,11 +82,19 @@ fn a_blocked_client_costs_no_redis_commands() {
         post_with(&host.url("/visit/b"), &[], None);
     }
     assert_eq!(post_with(&host.url("/visit/b"), &[], None).status, 429);
-    let before: Vec<u64> = shards.shards().iter().map(evalsha_calls).collect();
+    let before: Vec<u64> = shards
+        .shards()
+        .iter()
+        .map(|s| support::command_calls(s, "evalsha"))
+        .collect();
     for _ in 0..20 {
         assert_eq!(post_with(&host.url("/visit/b"), &[], None).status, 429);
     }
-    let after: Vec<u64> = shards.shards().iter().map(evalsha_calls).collect();
+    let after: Vec<u64> = shards
+        .shards()
+        .iter()
+        .map(|s| support::command_calls(s, "evalsha"))
+        .collect();
     assert_eq!(before, after, "no script ran for a remembered block");
 }
 

@@ -53,7 +53,10 @@ fn every_request_logs_one_json_line_without_addresses_or_secrets() {
     assert_eq!(lines[0]["route"], "POST /visit/...");
     assert_eq!(lines[0]["status"], 200);
     assert_eq!(lines[0]["outcomes"]["limiter"], "allowed");
-    assert!(!lines[0]["outcomes"]["shards"].as_array().unwrap().is_empty());
+    assert!(!lines[0]["outcomes"]["shards"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert_eq!(lines[1]["outcomes"]["cache"], "hit");
     assert_eq!(lines[3]["status"], 405);
     for line in &lines {

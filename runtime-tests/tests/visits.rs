@@ -62,17 +62,6 @@ fn single_visit_answers_the_seed_shape_with_the_new_count() {
     );
 }
 
-fn commandstat(shard: &tally_host::shards::Shard, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut redis(shard))
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_batch_makes_one_round_trip_per_shard() {
     let shards = RedisShards::start(2).unwrap();
@@ -94,8 +83,18 @@ fn a_batch_makes_one_round_trip_per_shard() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["total_added"], 200);
     for shard in shards.shards() {
-        assert_eq!(commandstat(shard, "evalsha"), 1, "shard {}", shard.name());
-        assert_eq!(commandstat(shard, "eval"), 0, "shard {}", shard.name());
+        assert_eq!(
+            support::command_calls(shard, "evalsha"),
+            1,
+            "shard {}",
+            shard.name()
+        );
+        assert_eq!(
+            support::command_calls(shard, "eval"),
+            0,
+            "shard {}",
+            shard.name()
+        );
     }
 }
 

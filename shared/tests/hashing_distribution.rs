@@ -4,6 +4,8 @@
 //! These tests hash a million keys several times; they take a few seconds in a debug build
 //! and well under a second with `cargo test --release`.
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use std::sync::OnceLock;
 
 use tally_core::hashing::{key_hash, ShardSet, ShardSpec};
@@ -11,29 +13,16 @@ use tally_core::hashing::{key_hash, ShardSet, ShardSpec};
 const KEYS: usize = 1_000_000;
 const SHARD_COUNTS: [usize; 5] = [2, 3, 4, 8, 16];
 
-/// SplitMix64: a tiny, fixed-seed generator, so the key set is the same on every run.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// The hashes of 1,000,000 random 16-byte keys, computed once per test binary.
 fn key_hashes() -> &'static [u64] {
     static HASHES: OnceLock<Vec<u64>> = OnceLock::new();
     HASHES.get_or_init(|| {
-        let mut rng = SplitMix64(0x7a11_7a11);
+        let mut rng = StdRng::seed_from_u64(0x7a11_7a11);
         (0..KEYS)
             .map(|_| {
                 let mut key = [0u8; 16];
-                key[..8].copy_from_slice(&rng.next().to_le_bytes());
-                key[8..].copy_from_slice(&rng.next().to_le_bytes());
+                key[..8].copy_from_slice(&rng.random::<u64>().to_le_bytes());
+                key[8..].copy_from_slice(&rng.random::<u64>().to_le_bytes());
                 key_hash(&key)
             })
             .collect()

@@ -256,3 +256,21 @@ pub fn post_raw(url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     }
     reply(req.send(body).expect("POST completes"))
 }
+
+/// A field of a shard's `INFO <section>`, as text.
+pub fn info_field(shard: &tally_host::shards::Shard, section: &str, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query(&mut redis(shard))
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// How many times a shard has run `command` since start or `CONFIG RESETSTAT`.
+pub fn command_calls(shard: &tally_host::shards::Shard, command: &str) -> u64 {
+    info_field(shard, "commandstats", &format!("cmdstat_{command}"))
+        .and_then(|v| v.strip_prefix("calls=")?.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
