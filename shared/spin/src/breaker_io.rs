@@ -13,8 +13,16 @@ fn key(shard: &str) -> String {
     format!("breaker:{shard}")
 }
 
-/// Thresholds from the `breaker_*` variables, falling back to the core's defaults.
+/// Thresholds from the `breaker_*` variables, falling back to the core's defaults. Read once
+/// per request: an instance serves exactly one request, so the value cannot go stale.
 pub fn params() -> BreakerParams {
+    thread_local! {
+        static PARAMS: std::cell::OnceCell<BreakerParams> = const { std::cell::OnceCell::new() };
+    }
+    PARAMS.with(|p| *p.get_or_init(read_params))
+}
+
+fn read_params() -> BreakerParams {
     let var = |name: &str| -> Option<u64> {
         spin_sdk::variables::get(name)
             .ok()
