@@ -2,18 +2,16 @@
 //! this node remembers, else ask the token bucket on the shard the identity hashes to (one
 //! atomic round trip on the Redis server's clock), and format the headers.
 
-use std::net::IpAddr;
-
 use spin_sdk::http::Request;
 use spin_sdk::key_value::Store;
 use tally_core::api::{rate_limit_headers, ProblemKind, RateLimitInfo};
-use tally_core::client_identity::{client_ip, parse_trusted_proxies, Identity};
+use tally_core::client_identity::Identity;
 use tally_core::rate_policy::{block_key, bucket_key, parse_policy, FailMode, RouteClass};
 use tally_core::scripts::TOKEN_BUCKET;
 use tally_core::token_bucket::{BucketError, BucketParams};
 use tally_core::token_bucket_script::{parse_reply, script_args, ScriptError};
 
-use crate::request_info::{header, joined_header, now_ms};
+use crate::request_info::{client_address, header, now_ms};
 use crate::request_log;
 use crate::respond::Failure;
 use crate::shard_io::{self, Placement, ShardError};
@@ -155,17 +153,7 @@ fn identity(req: &Request) -> Result<Identity, Failure> {
             return Ok(Identity::ApiKey(key.to_string()));
         }
     }
-    let trusted = parse_trusted_proxies(&var("trusted_proxies").unwrap_or_default())
-        .map_err(|err| Failure::misconfigured(format!("trusted_proxies: {}", err.0)))?;
-    let peer: IpAddr = crate::request_info::client_ip(req)
-        .parse()
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let forwarded = joined_header(req, "x-forwarded-for");
-    Ok(Identity::Address(client_ip(
-        peer,
-        forwarded.as_deref(),
-        &trusted,
-    )))
+    Ok(Identity::Address(client_address(req)?))
 }
 
 fn remembered_block(class: RouteClass, identity: &str, now: u64) -> Option<u64> {

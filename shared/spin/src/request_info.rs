@@ -1,7 +1,12 @@
 //! Reading what a component needs from a Spin request: path-info, query parameters, headers,
 //! the client's address.
 
+use std::net::IpAddr;
+
 use spin_sdk::http::Request;
+use tally_core::client_identity::{client_ip, parse_trusted_proxies};
+
+use crate::respond::Failure;
 
 /// A header's value as text, if present and valid UTF-8 (the first one).
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -33,8 +38,20 @@ pub fn path_info(req: &Request) -> &str {
     last_header(req, "spin-path-info").unwrap_or("")
 }
 
-/// The client's IP address, without the port, from `spin-client-addr`.
-pub fn client_ip(req: &Request) -> &str {
+/// The client's address: the connecting peer from `spin-client-addr`, or, when that peer is in
+/// the `trusted_proxies` variable, the right-most untrusted hop of `X-Forwarded-For`. Rate
+/// limiting and unique-visitor counting both use this, so they agree on who the client is.
+pub fn client_address(req: &Request) -> Result<IpAddr, Failure> {
+    let trusted = spin_sdk::variables::get("trusted_proxies").unwrap_or_default();
+    let trusted = parse_trusted_proxies(&trusted)
+        .map_err(|err| Failure::misconfigured(format!("trusted_proxies: {}", err.0)))?;
+    let peer: IpAddr = peer_ip(req).parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let forwarded = joined_header(req, "x-forwarded-for");
+    Ok(client_ip(peer, forwarded.as_deref(), &trusted))
+}
+
+/// The connecting peer's IP address, without the port, from `spin-client-addr`.
+fn peer_ip(req: &Request) -> &str {
     let addr = last_header(req, "spin-client-addr").unwrap_or("");
     match addr.rsplit_once(':') {
         Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {

@@ -16,7 +16,7 @@ use tally_core::visit_store::{
 };
 
 use crate::rate_limit::{self, Admitted};
-use crate::request_info::{client_ip, header, now_ms, path_info, random_hex};
+use crate::request_info::{client_address, header, now_ms, path_info, random_hex};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, Placement, ShardError};
 use crate::{config, page_cache};
@@ -55,7 +55,7 @@ fn single(
         idempotency_key,
         fingerprint: fingerprint(format!("visit\0{page}").as_bytes()),
         visitor: Some(visitor_fingerprint(
-            client_ip(req),
+            &client_address(req)?.to_string(),
             header(req, "user-agent").unwrap_or(""),
         )),
         salt_candidate: random_hex(16),
