@@ -127,15 +127,13 @@ fn unknown_route_is_404() {
 }
 
 #[test]
-fn unbuilt_endpoints_are_routed_and_answer_501() {
+fn metrics_and_summary_are_routed_to_their_components() {
     let shards = RedisShards::start(1).unwrap();
     let host = host_for(&shards, true);
-    for path in ["/metrics", "/summary"] {
-        let reply = get(&host.url(path));
-        assert_eq!(reply.status, 501, "{path}: {}", reply.body);
-        assert_eq!(
-            reply.header("content-type"),
-            Some("application/problem+json")
-        );
-    }
+    // Each component answers a method it does not serve with its own 405 and Allow list.
+    let reply = post(&host.url("/summary"), "application/json", "{}");
+    assert_eq!(reply.status, 405, "{}", reply.body);
+    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    let reply = get(&host.url("/metrics"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }

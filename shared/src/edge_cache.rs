@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{Period, SummaryReply};
 use crate::visit_store::PageCounts;
 
 /// Default freshness of a cached count.
@@ -62,12 +63,7 @@ impl CacheEntry {
 
     /// Fresh while `age < ttl_ms`.
     pub fn freshness(&self, now_ms: u64, ttl_ms: u64) -> Freshness {
-        let age_ms = self.age_ms(now_ms);
-        if age_ms < ttl_ms {
-            Freshness::Fresh
-        } else {
-            Freshness::Stale { age_ms }
-        }
+        freshness(self.stored_at_ms, now_ms, ttl_ms)
     }
 
     /// The stored form.
@@ -79,6 +75,48 @@ impl CacheEntry {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
     }
+}
+
+/// How usable something stored at `stored_at_ms` is at `now_ms`: fresh while younger than
+/// `ttl_ms` (a clock that went backwards counts as age 0; a TTL of 0 is never fresh).
+pub fn freshness(stored_at_ms: u64, now_ms: u64, ttl_ms: u64) -> Freshness {
+    let age_ms = now_ms.saturating_sub(stored_at_ms);
+    if age_ms < ttl_ms {
+        Freshness::Fresh
+    } else {
+        Freshness::Stale { age_ms }
+    }
+}
+
+/// Default freshness of a cached summary (300 s, as the seed).
+pub const DEFAULT_SUMMARY_TTL_MS: u64 = 300_000;
+
+/// A summary in the node's cache, with when it was stored (this node's clock).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CachedSummary {
+    /// When it was stored, Unix ms.
+    #[serde(rename = "t")]
+    pub stored_at_ms: u64,
+    /// The summary as computed from the shard.
+    #[serde(rename = "s")]
+    pub summary: SummaryReply,
+}
+
+impl CachedSummary {
+    /// The stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a stored entry; anything unreadable is treated as absent.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// The key-value key for a summary of `metric_type` over `period`.
+pub fn summary_key(metric_type: &str, period: Period) -> String {
+    format!("summary:{metric_type}:{}", period.as_str())
 }
 
 /// The key-value key for a page's entry.
@@ -112,6 +150,23 @@ mod tests {
     #[test]
     fn a_clock_going_backwards_counts_as_age_zero() {
         assert_eq!(entry(10_000).freshness(9_000, 5_000), Freshness::Fresh);
+    }
+
+    #[test]
+    fn summaries_round_trip_under_their_own_keys() {
+        let summary = crate::api::summarize(
+            "cpu",
+            Period::Hourly,
+            crate::api::ServedVia::Redis("a".into()),
+            [(1, 2.5)],
+        );
+        let cached = CachedSummary {
+            stored_at_ms: 7,
+            summary,
+        };
+        assert_eq!(CachedSummary::decode(&cached.encode()), Some(cached));
+        assert_eq!(summary_key("cpu", Period::Daily), "summary:cpu:daily");
+        assert_eq!(freshness(7, 7, 0), Freshness::Stale { age_ms: 0 });
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod client_identity;
 pub mod config;
 pub mod edge_cache;
 pub mod hashing;
+pub mod metric_store;
 pub mod rate_policy;
 pub mod rfc3339;
 pub mod scripts;

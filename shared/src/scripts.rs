@@ -30,6 +30,20 @@ pub const READ_PAGE: Script = Script {
     sha1: digests::READ_PAGE_SHA1,
 };
 
+/// Stores metric samples with their pre-aggregated buckets (see [`crate::metric_store`]).
+pub const INGEST_METRICS: Script = Script {
+    name: "ingest_metrics",
+    source: include_str!("../lua/ingest_metrics.lua"),
+    sha1: digests::INGEST_METRICS_SHA1,
+};
+
+/// Reads a metric type's buckets and the server's clock for a summary.
+pub const READ_METRIC: Script = Script {
+    name: "read_metric",
+    source: include_str!("../lua/read_metric.lua"),
+    sha1: digests::READ_METRIC_SHA1,
+};
+
 /// The token bucket (see [`crate::token_bucket_script`]).
 pub const TOKEN_BUCKET: Script = Script {
     name: "token_bucket",
@@ -43,7 +57,13 @@ mod tests {
 
     #[test]
     fn digests_are_forty_hex_digits_and_distinct() {
-        let all = [RECORD_VISITS, READ_PAGE, TOKEN_BUCKET];
+        let all = [
+            RECORD_VISITS,
+            READ_PAGE,
+            TOKEN_BUCKET,
+            INGEST_METRICS,
+            READ_METRIC,
+        ];
         for s in all {
             assert_eq!(s.sha1.len(), 40, "{}", s.name);
             assert!(s.sha1.bytes().all(|b| b.is_ascii_hexdigit()), "{}", s.name);

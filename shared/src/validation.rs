@@ -26,8 +26,13 @@ use crate::rfc3339;
 pub const MAX_PAGE_ID_BYTES: usize = 256;
 /// Most visits in one batch request.
 pub const MAX_BATCH_VISITS: usize = 1_000;
-/// Largest request body accepted, in bytes (64 KiB).
+/// Largest request body accepted by `POST /visit`, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request body accepted by `POST /metrics`, in bytes (256 KiB: room for 1,000
+/// samples with long type names).
+pub const MAX_METRICS_BODY_BYTES: usize = 256 * 1024;
+/// Most samples in one `POST /metrics` array.
+pub const MAX_BATCH_SAMPLES: usize = 1_000;
 /// Largest `count` of one batch entry.
 pub const MAX_COUNT_PER_VISIT: u64 = 1_000;
 /// Longest metric type name.
@@ -153,10 +158,10 @@ impl ValidationError {
             ValidationError::MetricTimestampInFuture => {
                 "The timestamp is more than 5 minutes in the future."
             }
-            ValidationError::BatchEmpty => "The batch has no visits.",
-            ValidationError::BatchTooLarge => "A batch may carry at most 1000 visits.",
+            ValidationError::BatchEmpty => "The batch is empty.",
+            ValidationError::BatchTooLarge => "A batch may carry at most 1000 entries.",
             ValidationError::VisitCountInvalid => "A visit count must be between 1 and 1000.",
-            ValidationError::BodyTooLarge => "The request body is larger than 64 KiB.",
+            ValidationError::BodyTooLarge => "The request body is larger than this endpoint accepts (64 KiB for /visit, 256 KiB for /metrics).",
             ValidationError::LimitInvalid => "The limit must be a whole number from 1 to 1000.",
             ValidationError::PeriodInvalid => "The period must be all, daily or hourly.",
             ValidationError::IdempotencyKeyInvalid => {
@@ -302,11 +307,12 @@ pub fn metric_sample(
     })
 }
 
-/// Checks the number of visits in a batch: 1 to [`MAX_BATCH_VISITS`].
-pub fn batch_len(visits: usize) -> Result<(), ValidationError> {
-    match visits {
+/// Checks the number of entries in a batch (visits or metric samples): 1 to
+/// [`MAX_BATCH_VISITS`] (equal to [`MAX_BATCH_SAMPLES`]).
+pub fn batch_len(entries: usize) -> Result<(), ValidationError> {
+    match entries {
         0 => Err(ValidationError::BatchEmpty),
-        n if n > MAX_BATCH_VISITS => Err(ValidationError::BatchTooLarge),
+        n if n > MAX_BATCH_VISITS.max(MAX_BATCH_SAMPLES) => Err(ValidationError::BatchTooLarge),
         _ => Ok(()),
     }
 }
@@ -320,9 +326,9 @@ pub fn visit_count(count: u64) -> Result<u64, ValidationError> {
     }
 }
 
-/// Checks a body's size in bytes (call it before reading or parsing the body).
-pub fn body_size(bytes: usize) -> Result<(), ValidationError> {
-    if bytes > MAX_BODY_BYTES {
+/// Checks a body's size in bytes against the endpoint's `limit` (call it before parsing).
+pub fn body_size(bytes: usize, limit: usize) -> Result<(), ValidationError> {
+    if bytes > limit {
         Err(ValidationError::BodyTooLarge)
     } else {
         Ok(())
@@ -506,9 +512,9 @@ mod tests {
 
     #[test]
     fn body_size_is_limited() {
-        assert_eq!(body_size(MAX_BODY_BYTES), Ok(()));
+        assert_eq!(body_size(MAX_BODY_BYTES, MAX_BODY_BYTES), Ok(()));
         assert_eq!(
-            body_size(MAX_BODY_BYTES + 1),
+            body_size(MAX_BODY_BYTES + 1, MAX_BODY_BYTES),
             Err(ValidationError::BodyTooLarge)
         );
     }

@@ -6,11 +6,13 @@
 pub mod breaker_io;
 pub mod config;
 pub mod health;
-pub mod page_cache;
+pub mod metrics;
+pub mod node_cache;
 pub mod rate_limit;
 pub mod request_info;
 pub mod request_log;
 pub mod respond;
 pub mod shard_io;
+pub mod summary;
 pub mod visit;
 pub mod visits;

@@ -91,15 +91,6 @@ pub fn outcome(result: Result<Response, Failure>) -> Response {
     result.unwrap_or_else(Failure::into_response)
 }
 
-/// 501 for an endpoint that is routed but not built yet.
-pub fn not_implemented(component: &str) -> Response {
-    Failure::new(
-        ProblemKind::NotImplemented,
-        format!("the {component} endpoint is not implemented yet"),
-    )
-    .into_response()
-}
-
 impl From<tally_core::validation::ValidationError> for Failure {
     fn from(err: tally_core::validation::ValidationError) -> Self {
         Self {
@@ -109,8 +100,8 @@ impl From<tally_core::validation::ValidationError> for Failure {
     }
 }
 
-/// The request body, if it is JSON (415 otherwise) and at most 64 KiB (413 otherwise).
-pub fn json_body(req: &spin_sdk::http::Request) -> Result<&[u8], Failure> {
+/// The request body, if it is JSON (415 otherwise) and at most `limit` bytes (413 otherwise).
+pub fn json_body(req: &spin_sdk::http::Request, limit: usize) -> Result<&[u8], Failure> {
     let content_type = crate::request_info::header(req, "content-type").unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/json") {
@@ -120,15 +111,18 @@ pub fn json_body(req: &spin_sdk::http::Request) -> Result<&[u8], Failure> {
         ));
     }
     let body = req.body();
-    tally_core::validation::body_size(body.len())?;
+    tally_core::validation::body_size(body.len(), limit)?;
     Ok(body)
 }
 
-/// Parses JSON: 400 for malformed JSON, 422 for JSON of the wrong shape.
+/// Parses JSON: 400 for malformed JSON, 422 for JSON of the wrong shape or a number no
+/// `f64` can hold (valid JSON, but not a finite value).
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(|err| {
+        let out_of_range = err.to_string().starts_with("number out of range");
         let kind = match err.classify() {
             serde_json::error::Category::Data => ProblemKind::ValidationFailed,
+            _ if out_of_range => ProblemKind::ValidationFailed,
             _ => ProblemKind::InvalidRequest,
         };
         Failure::new(kind, format!("the body is not a valid request: {err}"))

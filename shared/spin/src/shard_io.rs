@@ -170,6 +170,25 @@ pub fn eval_ints(
         .collect()
 }
 
+/// Runs `script` and reads its reply as binary strings.
+pub fn eval_binaries(
+    conn: &Connection,
+    script: &Script,
+    keys: &[&str],
+    args: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, ShardError> {
+    eval(conn, script, keys, args)?
+        .into_iter()
+        .map(|r| match r {
+            RedisResult::Binary(b) => Ok(b),
+            other => Err(ShardError::Protocol(format!(
+                "{} returned {other:?}",
+                script.name
+            ))),
+        })
+        .collect()
+}
+
 /// Two binary values that a reply alternates, such as a member and its score.
 pub type BinaryPair = (Vec<u8>, Vec<u8>);
 

@@ -19,7 +19,7 @@ use crate::rate_limit::{self, Admitted};
 use crate::request_info::{client_address, header, now_ms, path_info, random_hex};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, Placement, ShardError};
-use crate::{config, page_cache};
+use crate::{config, node_cache};
 
 /// Answers a visit request.
 pub fn handle(req: Request) -> Response {
@@ -64,7 +64,7 @@ fn single(
     let outcome = record(shard, &request).map_err(|err| err.into_failure(&shard.name))?;
     let counts = match outcome {
         RecordOutcome::Applied(counts) => {
-            page_cache::write(page.as_str(), counts[0], now_ms());
+            node_cache::write(page.as_str(), counts[0], now_ms());
             counts
         }
         RecordOutcome::Replayed(counts) => counts,
@@ -82,7 +82,7 @@ fn batch(
     idempotency_key: Option<&str>,
     limit: &mut Admitted,
 ) -> Result<Response, Failure> {
-    let body = respond::json_body(req)?;
+    let body = respond::json_body(req, validation::MAX_BODY_BYTES)?;
     let parsed: BatchRequest = respond::parse_json(body)?;
     let visits = aggregate(&parsed)?;
     // A batch costs as many tokens as visits it carries.
@@ -123,7 +123,7 @@ fn batch(
         let counts = match outcome {
             RecordOutcome::Applied(counts) => {
                 for ((page, _), c) in request.pages.iter().zip(&counts) {
-                    page_cache::write(page.as_str(), *c, now);
+                    node_cache::write(page.as_str(), *c, now);
                 }
                 counts
             }

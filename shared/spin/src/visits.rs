@@ -16,7 +16,7 @@ use crate::rate_limit::{self, Admitted};
 use crate::request_info::{now_ms, path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, Placement, ShardError};
-use crate::{config, page_cache, request_log};
+use crate::{config, node_cache, request_log};
 
 /// The suffix that asks for a badge instead of JSON.
 const BADGE_SUFFIX: &str = "/badge.svg";
@@ -64,9 +64,9 @@ struct Read {
 /// Fresh cache entry, else the page's shard (refreshing the cache), else a stale entry.
 fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
     let now = now_ms();
-    let cached = page_cache::read(page.as_str());
+    let cached = node_cache::read(page.as_str());
     if let Some(entry) = cached {
-        if entry.freshness(now, page_cache::ttl_ms()) == Freshness::Fresh {
+        if entry.freshness(now, node_cache::ttl_ms()) == Freshness::Fresh {
             request_log::note_cache("hit");
             return Ok(Read {
                 counts: entry.counts(),
@@ -83,7 +83,7 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
     match (from_shard, cached) {
         (Ok(counts), _) => {
             request_log::note_cache("miss");
-            page_cache::write(page.as_str(), counts, now);
+            node_cache::write(page.as_str(), counts, now);
             Ok(Read {
                 counts,
                 served_via: ServedVia::Redis(shard.name.clone()),

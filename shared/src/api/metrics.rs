@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::STATUS_SUCCESS;
 use crate::validation::{self, ValidSample, ValidationError};
 
 /// A metric sample as posted and as listed: `{timestamp, value, type}`.
@@ -24,21 +23,48 @@ impl MetricSample {
     }
 }
 
-/// Reply to `POST /metrics` (status 201).
+/// Whether a `POST /metrics` body is an array of samples (its first non-blank byte is `[`)
+/// rather than one sample object.
+pub fn is_array_body(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// Reply to `POST /metrics` (status 201): the seed's
+/// `{"message":"Metric received","timestamp":…,"type":…}` for one sample, or
+/// `{"message":"Metrics received","count":N}` for an array.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricCreated {
-    /// Always `"success"`.
-    pub status: String,
-    /// `Metric recorded for type {type}`.
+    /// `Metric received` or `Metrics received`.
     pub message: String,
+    /// The sample's timestamp as posted (one sample only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// The sample's type (one sample only).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub metric_type: Option<String>,
+    /// How many samples were stored (arrays only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
 }
 
 impl MetricCreated {
-    /// The reply for a stored sample of `metric_type`.
-    pub fn recorded(metric_type: &str) -> Self {
+    /// The reply for one stored sample.
+    pub fn one(sample: &MetricSample) -> Self {
         MetricCreated {
-            status: STATUS_SUCCESS.to_owned(),
-            message: format!("Metric recorded for type {metric_type}"),
+            message: "Metric received".to_owned(),
+            timestamp: Some(sample.timestamp.clone()),
+            metric_type: Some(sample.metric_type.clone()),
+            count: None,
+        }
+    }
+
+    /// The reply for an array of `count` stored samples.
+    pub fn many(count: usize) -> Self {
+        MetricCreated {
+            message: "Metrics received".to_owned(),
+            timestamp: None,
+            metric_type: None,
+            count: Some(count),
         }
     }
 }
@@ -72,6 +98,13 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn arrays_are_told_from_objects_by_their_first_byte() {
+        assert!(is_array_body(b" \n [{}]"));
+        assert!(!is_array_body(b"{\"value\":1}"));
+        assert!(!is_array_body(b""));
+    }
+
+    #[test]
     fn sample_uses_type_on_the_wire() {
         let s: MetricSample = serde_json::from_str(
             r#"{"timestamp":"2024-05-01T12:00:00Z","value":2.5,"type":"cpu"}"#,
@@ -87,9 +120,19 @@ mod tests {
 
     #[test]
     fn created_and_list_shapes() {
+        let sample = MetricSample {
+            timestamp: "2024-05-01T12:00:00+02:00".into(),
+            value: 1.5,
+            metric_type: "cpu".into(),
+        };
         assert_eq!(
-            serde_json::to_value(MetricCreated::recorded("cpu")).unwrap(),
-            json!({"status":"success","message":"Metric recorded for type cpu"})
+            serde_json::to_value(MetricCreated::one(&sample)).unwrap(),
+            json!({"message":"Metric received","timestamp":"2024-05-01T12:00:00+02:00",
+                   "type":"cpu"})
+        );
+        assert_eq!(
+            serde_json::to_value(MetricCreated::many(3)).unwrap(),
+            json!({"message":"Metrics received","count":3})
         );
         let list = MetricsList::new(None, vec![]);
         assert_eq!(

@@ -12,10 +12,10 @@ mod summary;
 mod visit;
 
 pub use health::{HealthReply, HealthStatus, ShardHealth};
-pub use metrics::{MetricCreated, MetricSample, MetricsList};
+pub use metrics::{is_array_body, MetricCreated, MetricSample, MetricsList};
 pub use problem::{Problem, ProblemKind, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE};
 pub use rate_limit::{rate_limit_headers, RateLimitInfo};
-pub use summary::{summarize, Period, SummaryReply};
+pub use summary::{summarize, Period, SummaryReply, HOUR_MS, MINUTE_MS};
 pub use visit::{
     BatchReply, BatchRequest, BatchVisit, FailedShard, RecordedPage, ServedVia, VisitReply,
     VisitsReply,

@@ -39,15 +39,13 @@ pub enum ProblemKind {
     ShardUnavailable,
     /// 500: an unexpected failure (details are logged, never returned).
     Internal,
-    /// 501: the route exists but its endpoint is not built yet.
-    NotImplemented,
     /// 422: an `Idempotency-Key` was reused with a different request.
     IdempotencyConflict,
 }
 
 impl ProblemKind {
     /// Every kind, for exhaustive tests.
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 11] = [
         ProblemKind::InvalidRequest,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
@@ -58,7 +56,6 @@ impl ProblemKind {
         ProblemKind::RateLimited,
         ProblemKind::ShardUnavailable,
         ProblemKind::Internal,
-        ProblemKind::NotImplemented,
         ProblemKind::IdempotencyConflict,
     ];
 
@@ -75,7 +72,6 @@ impl ProblemKind {
             ProblemKind::RateLimited => "rate-limited",
             ProblemKind::ShardUnavailable => "shard-unavailable",
             ProblemKind::Internal => "internal-error",
-            ProblemKind::NotImplemented => "not-implemented",
             ProblemKind::IdempotencyConflict => "idempotency-conflict",
         }
     }
@@ -92,7 +88,6 @@ impl ProblemKind {
             ProblemKind::RateLimited => 429,
             ProblemKind::ShardUnavailable => 503,
             ProblemKind::Internal => 500,
-            ProblemKind::NotImplemented => 501,
             ProblemKind::IdempotencyConflict => 422,
         }
     }
@@ -110,7 +105,6 @@ impl ProblemKind {
             ProblemKind::RateLimited => "Too many requests",
             ProblemKind::ShardUnavailable => "Storage temporarily unavailable",
             ProblemKind::Internal => "Internal error",
-            ProblemKind::NotImplemented => "Not implemented",
             ProblemKind::IdempotencyConflict => "Idempotency key reused with a different request",
         }
     }
@@ -177,7 +171,6 @@ impl From<ValidationError> for Problem {
             | V::PageIdNotUtf8
             | V::PageIdControlChar
             | V::LimitInvalid
-            | V::PeriodInvalid
             | V::IdempotencyKeyInvalid
             | V::TopInvalid
             | V::BadgeParamInvalid => ProblemKind::InvalidRequest,
@@ -187,6 +180,7 @@ impl From<ValidationError> for Problem {
             | V::MetricTimestampInvalid
             | V::MetricTimestampInFuture
             | V::BatchEmpty
+            | V::PeriodInvalid
             | V::VisitCountInvalid => ProblemKind::ValidationFailed,
         };
         Problem {
@@ -219,7 +213,7 @@ mod tests {
         slugs.dedup();
         assert_eq!(slugs.len(), ProblemKind::ALL.len());
         for kind in ProblemKind::ALL {
-            assert!([400, 404, 405, 413, 415, 422, 429, 500, 501, 503].contains(&kind.status()));
+            assert!([400, 404, 405, 413, 415, 422, 429, 500, 503].contains(&kind.status()));
             assert!(!kind.title().is_empty());
             assert!(kind.type_uri().starts_with(PROBLEM_TYPE_BASE));
         }

@@ -4,20 +4,30 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::ServedVia;
 use crate::validation::ValidationError;
 
-/// The period a summary covers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The period a summary covers, as a window on the Redis server's clock that ends now.
+///
+/// Windows are whole buckets (see [`crate::metric_store`]): `hourly` is the current minute and
+/// the 59 before it, `daily` the current hour and the 23 before it, so they reach back between
+/// 59 and 60 minutes and between 23 and 24 hours. Samples stamped ahead of the clock (up to the
+/// 5 minutes validation allows) are inside the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
-    /// Every stored sample.
-    #[default]
+    /// Every sample ever ingested for the type.
     All,
-    /// The current UTC day.
+    /// The last 24 hours, in hour buckets.
     Daily,
-    /// The current UTC hour.
+    /// The last hour, in minute buckets.
     Hourly,
 }
+
+/// One minute, in milliseconds.
+pub const MINUTE_MS: i64 = 60_000;
+/// One hour, in milliseconds.
+pub const HOUR_MS: i64 = 3_600_000;
 
 impl Period {
     /// The wire name: `all`, `daily` or `hourly`.
@@ -29,20 +39,26 @@ impl Period {
         }
     }
 
-    /// Reads the optional `period` query parameter (absent means `all`).
+    /// Reads the `period` query parameter, which is required.
     pub fn from_query(raw: Option<&str>) -> Result<Self, ValidationError> {
-        raw.map_or(Ok(Period::All), str::parse)
+        raw.ok_or(ValidationError::PeriodInvalid)?.parse()
     }
 
-    /// The earliest timestamp (Unix ms) inside the period that contains `now_ms`, or `None`
-    /// for [`Period::All`].
-    pub fn start_ms(self, now_ms: i64) -> Option<i64> {
-        let span = match self {
-            Period::All => return None,
-            Period::Daily => 86_400_000,
-            Period::Hourly => 3_600_000,
-        };
-        Some(now_ms - now_ms.rem_euclid(span))
+    /// The bucket length and how many buckets, ending with the current one, the window holds;
+    /// `None` for [`Period::All`].
+    pub fn buckets(self) -> Option<(i64, i64)> {
+        match self {
+            Period::All => None,
+            Period::Daily => Some((HOUR_MS, 24)),
+            Period::Hourly => Some((MINUTE_MS, 60)),
+        }
+    }
+
+    /// The earliest timestamp (Unix ms) inside the window when the clock reads `now_ms`, or
+    /// `None` for [`Period::All`].
+    pub fn window_start_ms(self, now_ms: i64) -> Option<i64> {
+        let (bucket_ms, count) = self.buckets()?;
+        Some((now_ms.div_euclid(bucket_ms) - (count - 1)) * bucket_ms)
     }
 }
 
@@ -60,7 +76,7 @@ impl FromStr for Period {
 }
 
 /// Reply to `GET /summary`: `{type, period, count, average_value, min_value, max_value,
-/// latest_value}`; the value fields are `null` when there is no sample.
+/// latest_value, served_via}`; the value fields are `null` when there is no sample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SummaryReply {
     /// The metric type summarized.
@@ -78,12 +94,16 @@ pub struct SummaryReply {
     pub max_value: Option<f64>,
     /// Value of the sample with the newest timestamp (the later one in input order on ties).
     pub latest_value: Option<f64>,
+    /// Where the numbers came from: the node's cache or the type's shard.
+    pub served_via: ServedVia,
 }
 
-/// Summarizes `(timestamp_ms, value)` samples already restricted to the period.
+/// Summarizes `(timestamp_ms, value)` samples already restricted to the period, in ingest
+/// order. This is the definition the bucketed summaries of [`crate::metric_store`] must match.
 pub fn summarize(
     metric_type: &str,
     period: Period,
+    served_via: ServedVia,
     samples: impl IntoIterator<Item = (i64, f64)>,
 ) -> SummaryReply {
     let mut count = 0u64;
@@ -109,6 +129,7 @@ pub fn summarize(
         min_value: some(min),
         max_value: some(max),
         latest_value: latest.map(|(_, v)| v),
+        served_via,
     }
 }
 
@@ -119,7 +140,11 @@ mod tests {
 
     #[test]
     fn period_parses_and_defaults_to_all() {
-        assert_eq!(Period::from_query(None), Ok(Period::All));
+        assert_eq!(
+            Period::from_query(None),
+            Err(ValidationError::PeriodInvalid)
+        );
+        assert_eq!(Period::from_query(Some("all")), Ok(Period::All));
         assert_eq!(Period::from_query(Some("daily")), Ok(Period::Daily));
         assert_eq!(Period::from_query(Some("hourly")), Ok(Period::Hourly));
         assert_eq!(
@@ -132,16 +157,29 @@ mod tests {
     }
 
     #[test]
-    fn period_start_is_the_utc_boundary() {
-        let now = 1_714_564_800_123 + 3_600_000 * 3 + 5; // 15:00:00.128 UTC
-        assert_eq!(Period::All.start_ms(now), None);
-        assert_eq!(Period::Daily.start_ms(now), Some(1_714_521_600_000));
-        assert_eq!(Period::Hourly.start_ms(now), Some(1_714_575_600_000));
+    fn windows_are_whole_buckets_ending_now() {
+        let now = 1_714_564_800_000 + 3 * HOUR_MS + 7 * MINUTE_MS + 128; // 15:07:00.128 UTC
+        assert_eq!(Period::All.window_start_ms(now), None);
+        // The current hour (15:00) and the 23 before it: from 16:00 the day before.
+        assert_eq!(
+            Period::Daily.window_start_ms(now),
+            Some(1_714_564_800_000 + 3 * HOUR_MS - 23 * HOUR_MS)
+        );
+        // The current minute (15:07) and the 59 before it: from 14:08.
+        assert_eq!(
+            Period::Hourly.window_start_ms(now),
+            Some(1_714_564_800_000 + 2 * HOUR_MS + 8 * MINUTE_MS)
+        );
     }
 
     #[test]
     fn summary_of_samples() {
-        let s = summarize("cpu", Period::Daily, [(3, 2.0), (9, 4.0), (5, 9.0)]);
+        let s = summarize(
+            "cpu",
+            Period::Daily,
+            ServedVia::Cache,
+            [(3, 2.0), (9, 4.0), (5, 9.0)],
+        );
         assert_eq!(s.count, 3);
         assert_eq!(s.average_value, Some(5.0));
         assert_eq!(s.min_value, Some(2.0));
@@ -152,11 +190,12 @@ mod tests {
 
     #[test]
     fn summary_of_nothing_has_null_values() {
-        let s = summarize("cpu", Period::All, []);
+        let s = summarize("cpu", Period::All, ServedVia::Redis("a".into()), []);
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
             json!({"type":"cpu","period":"all","count":0,"average_value":null,
-                   "min_value":null,"max_value":null,"latest_value":null})
+                   "min_value":null,"max_value":null,"latest_value":null,
+                   "served_via":"redis_a"})
         );
     }
 }

@@ -1,0 +1,75 @@
+//! The node's caches in Spin's default key-value store (see `tally_core::edge_cache`): page
+//! counts for `visits`, metric summaries for `summary`. Cache failures never fail a request:
+//! they only cost a trip to the shard.
+
+use spin_sdk::key_value::Store;
+use tally_core::api::{Period, SummaryReply};
+use tally_core::edge_cache::{
+    cache_key, summary_key, CacheEntry, CachedSummary, DEFAULT_SUMMARY_TTL_MS, DEFAULT_TTL_MS,
+};
+use tally_core::visit_store::PageCounts;
+
+fn get(key: &str) -> Option<Vec<u8>> {
+    Store::open_default().ok()?.get(key).ok()?
+}
+
+fn set(key: &str, value: &[u8]) {
+    if let Ok(store) = Store::open_default() {
+        let _ = store.set(key, value);
+    }
+}
+
+/// A TTL variable in milliseconds, or `default` when it is unset or unreadable.
+fn ttl(variable: &str, default: u64) -> u64 {
+    spin_sdk::variables::get(variable)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// The page's cached entry, if any.
+pub fn read(page: &str) -> Option<CacheEntry> {
+    CacheEntry::decode(&get(&cache_key(page))?)
+}
+
+/// Stores fresh numbers for a page (write-through after counting, or after a read).
+pub fn write(page: &str, counts: PageCounts, now_ms: u64) {
+    set(&cache_key(page), &CacheEntry::new(counts, now_ms).encode());
+}
+
+/// The page-count TTL from the `cache_ttl_ms` variable, or the default.
+pub fn ttl_ms() -> u64 {
+    ttl("cache_ttl_ms", DEFAULT_TTL_MS)
+}
+
+/// The cached summary of `metric_type` over `period`, if any.
+pub fn read_summary(metric_type: &str, period: Period) -> Option<CachedSummary> {
+    CachedSummary::decode(&get(&summary_key(metric_type, period))?)
+}
+
+/// Stores a summary just computed from its shard.
+pub fn write_summary(summary: &SummaryReply, now_ms: u64) {
+    let entry = CachedSummary {
+        stored_at_ms: now_ms,
+        summary: summary.clone(),
+    };
+    set(
+        &summary_key(&summary.metric_type, summary.period),
+        &entry.encode(),
+    );
+}
+
+/// Drops this node's cached summaries of `metric_type`, after it stored new samples of it:
+/// a client reading through the node it wrote through sees its own writes.
+pub fn forget_summaries(metric_type: &str) {
+    if let Ok(store) = Store::open_default() {
+        for period in [Period::All, Period::Daily, Period::Hourly] {
+            let _ = store.delete(&summary_key(metric_type, period));
+        }
+    }
+}
+
+/// The summary TTL from the `summary_cache_ttl_ms` variable, or the default.
+pub fn summary_ttl_ms() -> u64 {
+    ttl("summary_cache_ttl_ms", DEFAULT_SUMMARY_TTL_MS)
+}

@@ -1,0 +1,78 @@
+//! `GET /summary?type=&period=all|daily|hourly`: count, average, min, max and latest of a
+//! metric type, from its pre-aggregated buckets (never by scanning samples), cached in the
+//! node's key-value store.
+
+use spin_sdk::http::{Method, Request, Response};
+use tally_core::api::{Period, ServedVia, SummaryReply};
+use tally_core::edge_cache::{freshness, Freshness};
+use tally_core::metric_store::{self, aggregates_key};
+use tally_core::rate_policy::RouteClass;
+use tally_core::scripts::READ_METRIC;
+use tally_core::validation::{self, ValidationError};
+
+use crate::rate_limit::{self, Admitted};
+use crate::request_info::{now_ms, query_param};
+use crate::respond::{self, Failure};
+use crate::shard_io::{self, Placement, ShardError};
+use crate::{config, node_cache, request_log};
+
+/// Answers a summary request.
+pub fn handle(req: Request) -> Response {
+    let mut limit = Admitted::default();
+    let resp = respond::outcome(answer(&req, &mut limit));
+    respond::with_headers(resp, &limit.headers)
+}
+
+fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
+    respond::require_method(req.method(), &[Method::Get, Method::Head])?;
+    let metric_type = query_param(req, "type").ok_or(ValidationError::MetricTypeInvalid)?;
+    validation::metric_type(&metric_type)?;
+    let period = Period::from_query(query_param(req, "period").as_deref())?;
+    let placement = Placement::new(config::shards()?)?;
+    *limit = rate_limit::admit(req, RouteClass::Reads, 1, &placement)?;
+
+    let now = now_ms();
+    let cached = node_cache::read_summary(&metric_type, period);
+    if let Some(entry) = &cached {
+        if freshness(entry.stored_at_ms, now, node_cache::summary_ttl_ms()) == Freshness::Fresh {
+            request_log::note_cache("hit");
+            return Ok(reply(entry.summary.clone(), ServedVia::Cache, None));
+        }
+    }
+    let shard = placement.shard_for(metric_type.as_bytes());
+    let key = aggregates_key(&metric_type);
+    let fields = metric_store::summary_fields(period)
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    let computed = shard_io::call(shard, |conn| {
+        let raw = shard_io::eval_binaries(conn, &READ_METRIC, &[&key], fields)?;
+        metric_store::parse_read_reply(&raw).map_err(|e| ShardError::Protocol(e.0))
+    });
+    match (computed, cached) {
+        (Ok((server_now_ms, buckets)), _) => {
+            request_log::note_cache("miss");
+            let via = ServedVia::Redis(shard.name.clone());
+            let summary =
+                metric_store::summarize_buckets(&metric_type, period, via, server_now_ms, buckets);
+            node_cache::write_summary(&summary, now);
+            Ok(respond::json(200, &summary))
+        }
+        (Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }), Some(entry)) => {
+            request_log::note_cache("stale");
+            let age_s = now.saturating_sub(entry.stored_at_ms) / 1000;
+            Ok(reply(entry.summary, ServedVia::StaleCache, Some(age_s)))
+        }
+        (Err(err), _) => Err(err.into_failure(&shard.name)),
+    }
+}
+
+/// A cached summary, saying so (with an `Age` header when it is stale).
+fn reply(mut summary: SummaryReply, via: ServedVia, stale_age_s: Option<u64>) -> Response {
+    summary.served_via = via;
+    let mut resp = respond::json(200, &summary);
+    if let Some(age_s) = stale_age_s {
+        resp.set_header("age", age_s.to_string());
+    }
+    resp
+}
