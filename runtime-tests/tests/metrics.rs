@@ -453,7 +453,7 @@ fn listing_is_newest_first_by_type_or_across_all_shards() {
     post_all(&host, &samples);
 
     let mut newest = samples.clone();
-    newest.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms));
+    newest.sort_by_key(|s| std::cmp::Reverse(s.timestamp_ms));
     let listed = get(&host.url("/metrics?limit=7")).json();
     assert_eq!(listed["count"], 7);
     let got: Vec<(String, f64)> = listed["metrics"]

@@ -366,7 +366,7 @@ impl Listed {
 /// The newest `limit` samples of several lists that are each newest first (one per shard).
 pub fn newest(lists: Vec<Vec<Listed>>, limit: usize) -> Vec<Listed> {
     let mut all: Vec<Listed> = lists.into_iter().flatten().collect();
-    all.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms));
+    all.sort_by_key(|l| std::cmp::Reverse(l.timestamp_ms));
     all.truncate(limit);
     all
 }
