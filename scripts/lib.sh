@@ -75,3 +75,17 @@ wrk_figures() {
 to_ms() {
   python3 -c 'import sys,re; v=sys.argv[1]; m=re.match(r"([\d.]+)(us|ms|s)$", v); n=float(m.group(1)); print(round(n/1000 if m.group(2)=="us" else n*1000 if m.group(2)=="s" else n, 3))' "$1"
 }
+
+# The port of shard "a" from a tally-host log (the host prints "shard a = redis://...").
+shard_port_from_log() {
+  sed -n 's/^tally-host: shard a = redis:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1"
+}
+
+# redis-benchmark INCR with 64 clients against 127.0.0.1:$1, the yardstick every benchmark
+# prints its figures against. Prints redis-benchmark's line on stderr and the ops/s on stdout.
+incr_yardstick() {
+  local out
+  out=$(redis-benchmark -h 127.0.0.1 -p "$1" -t incr -c 64 -n 300000 -q 2>/dev/null | tr '\r' '\n' | grep 'INCR:' | tail -1)
+  echo "$out" >&2
+  echo "$out" | awk '{print $2}'
+}
