@@ -563,3 +563,36 @@ fn metrics_routes_are_rate_limited() {
         .is_some());
     assert_eq!(read.json()["count"], 2);
 }
+
+#[test]
+fn an_array_over_a_dead_shard_names_the_types_to_resend_and_keeps_the_rest() {
+    let mut shards = RedisShards::start(2).unwrap();
+    let host = tally_host(&shards, &[]);
+    let now = server_now_ms(&shards.shards()[0]);
+    let types = ["cpu", "mem", "disk.io", "net.rx", "net.tx", "load"];
+    let dead = home_shard(&shards, "cpu").name().to_string();
+    let (lost, kept): (Vec<&str>, Vec<&str>) = types
+        .iter()
+        .partition(|t| home_shard(&shards, t).name() == dead);
+    assert!(!kept.is_empty(), "some types live on the other shard");
+    let samples: Vec<Value> = types
+        .iter()
+        .map(|t| json!({"timestamp": rfc3339(now), "value": 1.0, "type": t}))
+        .collect();
+    shards.get_mut(&dead).unwrap().kill();
+
+    let reply = post_json(&host, &Value::Array(samples));
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.header("retry-after").is_some());
+    let detail = reply.json()["detail"].as_str().unwrap().to_string();
+    for t in &lost {
+        assert!(detail.contains(t), "{detail} names {t}");
+    }
+    for t in &kept {
+        assert!(
+            !detail.contains(&format!(" {t}")),
+            "{detail} does not name {t}"
+        );
+        assert_eq!(summary(&host, t, "all")["count"], 1, "{t} was stored");
+    }
+}
