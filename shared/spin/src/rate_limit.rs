@@ -31,6 +31,18 @@ fn var(name: &str) -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// Answers a request with a rate-limited handler: `answer` calls [`admit`] and leaves what it
+/// decided in the [`Admitted`] it is given, so the response, or the problem answered instead,
+/// carries the limiter's headers.
+pub fn limited(
+    req: Request,
+    answer: impl FnOnce(&Request, &mut Admitted) -> Result<spin_sdk::http::Response, Failure>,
+) -> spin_sdk::http::Response {
+    let mut limit = Admitted::default();
+    let resp = crate::respond::outcome(answer(&req, &mut limit));
+    crate::respond::with_headers(resp, &limit.headers)
+}
+
 /// Admits the request at `cost` tokens in `class`, or answers 429 (or 413 when the cost can
 /// never fit, or 503 when the limiter is unavailable and the mode is fail-closed).
 pub fn admit(

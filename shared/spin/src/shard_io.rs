@@ -151,6 +151,25 @@ pub fn eval(
     }
 }
 
+/// Runs `script` and reads every value of its reply with `read` (a protocol error when a
+/// value is not of the expected kind).
+fn eval_each<T>(
+    conn: &Connection,
+    script: &Script,
+    keys: &[&str],
+    args: Vec<Vec<u8>>,
+    read: fn(RedisResult) -> Result<T, RedisResult>,
+) -> Result<Vec<T>, ShardError> {
+    eval(conn, script, keys, args)?
+        .into_iter()
+        .map(|r| {
+            read(r).map_err(|other| {
+                ShardError::Protocol(format!("{} returned {other:?}", script.name))
+            })
+        })
+        .collect()
+}
+
 /// Runs `script` and reads its reply as integers.
 pub fn eval_ints(
     conn: &Connection,
@@ -158,16 +177,10 @@ pub fn eval_ints(
     keys: &[&str],
     args: Vec<Vec<u8>>,
 ) -> Result<Vec<i64>, ShardError> {
-    eval(conn, script, keys, args)?
-        .into_iter()
-        .map(|r| match r {
-            RedisResult::Int64(v) => Ok(v),
-            other => Err(ShardError::Protocol(format!(
-                "{} returned {other:?}",
-                script.name
-            ))),
-        })
-        .collect()
+    eval_each(conn, script, keys, args, |r| match r {
+        RedisResult::Int64(v) => Ok(v),
+        other => Err(other),
+    })
 }
 
 /// Runs `script` and reads its reply as binary strings.
@@ -177,16 +190,10 @@ pub fn eval_binaries(
     keys: &[&str],
     args: Vec<Vec<u8>>,
 ) -> Result<Vec<Vec<u8>>, ShardError> {
-    eval(conn, script, keys, args)?
-        .into_iter()
-        .map(|r| match r {
-            RedisResult::Binary(b) => Ok(b),
-            other => Err(ShardError::Protocol(format!(
-                "{} returned {other:?}",
-                script.name
-            ))),
-        })
-        .collect()
+    eval_each(conn, script, keys, args, |r| match r {
+        RedisResult::Binary(b) => Ok(b),
+        other => Err(other),
+    })
 }
 
 /// Two binary values that a reply alternates, such as a member and its score.

@@ -23,9 +23,7 @@ use crate::{config, node_cache};
 
 /// Answers a visit request.
 pub fn handle(req: Request) -> Response {
-    let mut limit = Admitted::default();
-    let resp = respond::outcome(answer(&req, &mut limit));
-    respond::with_headers(resp, &limit.headers)
+    rate_limit::limited(req, answer)
 }
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {

@@ -23,9 +23,7 @@ const BADGE_SUFFIX: &str = "/badge.svg";
 
 /// Answers a visits request.
 pub fn handle(req: Request) -> Response {
-    let mut limit = Admitted::default();
-    let resp = respond::outcome(answer(&req, &mut limit));
-    respond::with_headers(resp, &limit.headers)
+    rate_limit::limited(req, answer)
 }
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
