@@ -125,6 +125,12 @@ fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>) {
     }
     eprintln!("try: curl -s http://{addr}/health");
     eprintln!("     curl -s -X POST http://{addr}/visit/home");
+    eprintln!("     curl -s http://{addr}/visits/home");
+    eprintln!(
+        "     curl -s -X POST http://{addr}/metrics -H 'content-type: application/json' \\\n          \
+         -d '{{\"timestamp\":\"'$(date -u +%FT%TZ)'\",\"value\":1.5,\"type\":\"cpu\"}}'"
+    );
+    eprintln!("     curl -s 'http://{addr}/summary?type=cpu&period=hourly'");
     eprintln!("stop with Ctrl-C");
 }
 
