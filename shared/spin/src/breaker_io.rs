@@ -2,11 +2,11 @@
 //! its state kept in the node's key-value store, consulted before every shard call and updated
 //! with the outcome. An open breaker fails calls fast, without opening a connection.
 
-use spin_sdk::key_value::Store;
 use tally_core::breaker::{
     self, BreakerConfig, BreakerParams, BreakerState, Event, Phase, Transition,
 };
 
+use crate::node_store;
 use crate::request_info::now_ms;
 
 fn key(shard: &str) -> String {
@@ -49,9 +49,7 @@ fn read_params() -> BreakerParams {
 
 /// This node's view of `shard` (closed when nothing is stored or the entry is unreadable).
 pub fn load(shard: &str) -> BreakerState {
-    Store::open_default()
-        .ok()
-        .and_then(|store| store.get(&key(shard)).ok().flatten())
+    node_store::get(&key(shard))
         .map(|bytes| breaker::decode(&bytes))
         .unwrap_or_default()
 }
@@ -62,9 +60,7 @@ pub fn phase(shard: &str) -> Phase {
 }
 
 fn save(shard: &str, state: &BreakerState) {
-    if let Ok(store) = Store::open_default() {
-        let _ = store.set(&key(shard), &breaker::encode(state));
-    }
+    node_store::set(&key(shard), &breaker::encode(state));
 }
 
 fn log_transition(shard: &str, transition: Option<Transition>) {

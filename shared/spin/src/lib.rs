@@ -8,6 +8,7 @@ pub mod config;
 pub mod health;
 pub mod metrics;
 pub mod node_cache;
+pub mod node_store;
 pub mod rate_limit;
 pub mod request_info;
 pub mod request_log;

@@ -2,22 +2,13 @@
 //! counts for `visits`, metric summaries for `summary`. Cache failures never fail a request:
 //! they only cost a trip to the shard.
 
-use spin_sdk::key_value::Store;
 use tally_core::api::{Period, SummaryReply};
 use tally_core::edge_cache::{
     cache_key, summary_key, CacheEntry, CachedSummary, DEFAULT_SUMMARY_TTL_MS, DEFAULT_TTL_MS,
 };
 use tally_core::visit_store::PageCounts;
 
-fn get(key: &str) -> Option<Vec<u8>> {
-    Store::open_default().ok()?.get(key).ok()?
-}
-
-fn set(key: &str, value: &[u8]) {
-    if let Ok(store) = Store::open_default() {
-        let _ = store.set(key, value);
-    }
-}
+use crate::node_store::{delete, get, set};
 
 /// A TTL variable in milliseconds, or `default` when it is unset or unreadable.
 fn ttl(variable: &str, default: u64) -> u64 {
@@ -62,10 +53,8 @@ pub fn write_summary(summary: &SummaryReply, now_ms: u64) {
 /// Drops this node's cached summaries of `metric_type`, after it stored new samples of it:
 /// a client reading through the node it wrote through sees its own writes.
 pub fn forget_summaries(metric_type: &str) {
-    if let Ok(store) = Store::open_default() {
-        for period in [Period::All, Period::Daily, Period::Hourly] {
-            let _ = store.delete(&summary_key(metric_type, period));
-        }
+    for period in [Period::All, Period::Daily, Period::Hourly] {
+        delete(&summary_key(metric_type, period));
     }
 }
 

@@ -3,7 +3,6 @@
 //! atomic round trip on the Redis server's clock), and format the headers.
 
 use spin_sdk::http::Request;
-use spin_sdk::key_value::Store;
 use tally_core::api::{rate_limit_headers, ProblemKind, RateLimitInfo};
 use tally_core::client_identity::Identity;
 use tally_core::rate_policy::{block_key, bucket_key, parse_policy, FailMode, RouteClass};
@@ -12,9 +11,9 @@ use tally_core::token_bucket::{BucketError, BucketParams};
 use tally_core::token_bucket_script::{parse_reply, script_args, ScriptError};
 
 use crate::request_info::{client_address, header, now_ms};
-use crate::request_log;
 use crate::respond::Failure;
 use crate::shard_io::{self, Placement, ShardError};
+use crate::{node_store, request_log};
 
 /// What the limiter decided, for the response and the log line.
 #[derive(Debug, Default)]
@@ -169,14 +168,11 @@ fn identity(req: &Request) -> Result<Identity, Failure> {
 }
 
 fn remembered_block(class: RouteClass, identity: &str, now: u64) -> Option<u64> {
-    let store = Store::open_default().ok()?;
-    let bytes = store.get(&block_key(class, identity)).ok()??;
+    let bytes = node_store::get(&block_key(class, identity))?;
     let until: u64 = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
     (until > now).then_some(until)
 }
 
 fn remember_block(class: RouteClass, identity: &str, until_ms: u64) {
-    if let Ok(store) = Store::open_default() {
-        let _ = store.set(&block_key(class, identity), until_ms.to_string().as_bytes());
-    }
+    node_store::set(&block_key(class, identity), until_ms.to_string().as_bytes());
 }
