@@ -81,6 +81,23 @@ shard_port_from_log() {
   sed -n 's/^tally-host: shard a = redis:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1"
 }
 
+# Waits until no shard whose port is given is rewriting its AOF (a rewrite after a bulk load
+# competes for the CPU with whatever is measured next).
+wait_for_aof_quiet() {
+  local port
+  for port in "$@"; do
+    while redis-cli -h 127.0.0.1 -p "$port" info persistence | tr -d '\r' \
+        | grep -qE '^aof_rewrite_(in_progress|scheduled):1$'; do
+      sleep 0.2
+    done
+  done
+}
+
+# The ports of every shard in a tally-host log.
+shard_ports_from_log() {
+  sed -n 's/^tally-host: shard [a-z0-9_-]* = redis:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1"
+}
+
 # redis-benchmark INCR with 64 clients against 127.0.0.1:$1, the yardstick every benchmark
 # prints its figures against. Prints redis-benchmark's line on stderr and the ops/s on stdout.
 incr_yardstick() {
