@@ -496,7 +496,13 @@ fn listing_is_newest_first_by_type_or_across_all_shards() {
 fn retention_keeps_the_newest_samples_and_buckets_stay_bounded() {
     let shards = RedisShards::start(1).unwrap();
     let shard = &shards.shards()[0];
-    let host = tally_host(&shards, &[("metrics_samples_per_type", "1000".into())]);
+    let host = tally_host(
+        &shards,
+        &[
+            ("metrics_samples_per_type", "1000".into()),
+            ("metrics_retention_days", "2".into()),
+        ],
+    );
     let now = server_now_ms(shard);
     // 1,500 samples, one every 2 minutes over 50 hours, posted oldest last.
     let samples: Vec<Sample> = (0..1_500)
@@ -524,6 +530,18 @@ fn retention_keeps_the_newest_samples_and_buckets_stay_bounded() {
         .query(&mut conn)
         .unwrap();
     assert!(buckets <= 1 + 75 + 26, "{buckets} bucket fields");
+    // Every key expires two days after the type's last ingest.
+    for key in [
+        "tally:m:temp",
+        "tally:m:temp:samples",
+        "tally:metrics:recent",
+    ] {
+        let ttl_ms: i64 = redis::cmd("PTTL").arg(key).query(&mut conn).unwrap();
+        assert!(
+            (2 * 24 * HOUR - 10 * MINUTE..=2 * 24 * HOUR).contains(&ttl_ms),
+            "{key} expires in {ttl_ms} ms"
+        );
+    }
 
     // The newest 1,000 are the ones listed; the oldest 500 are gone from the list...
     let listed = get(&host.url("/metrics?type=temp&limit=1000")).json();

@@ -3,7 +3,8 @@
 --
 -- KEYS[1]      the shard's set of recent samples of every type
 -- KEYS[2k, 2k+1] per type, in ARGV order: its aggregates hash and its samples set
--- ARGV[1..4]   samples kept per type, recent samples kept, minute ring size, hour ring size
+-- ARGV[1..5]   samples kept per type, recent samples kept, minute ring size, hour ring size,
+--              how long (ms) a type's keys outlive its last ingest
 -- then per type: type, n, n pairs (timestamp ms, value), the batch's all-time bucket,
 --                m, m minute buckets, h, h hour buckets (each in ascending index order)
 -- A bucket is "index count sum min max latest_ms latest". Reply: the number of samples stored.
@@ -12,6 +13,7 @@ local keep = tonumber(ARGV[1])
 local recent_keep = tonumber(ARGV[2])
 local minute_ring = tonumber(ARGV[3])
 local hour_ring = tonumber(ARGV[4])
+local retention_ms = ARGV[5]
 
 -- A bucket may be written only while its ring slot cannot hold one a summary still reads:
 -- at most (ring - window) buckets ahead of the server's clock.
@@ -45,7 +47,7 @@ local function merge(old, new)
   return old
 end
 
-local at, key_at, stored = 5, 2, 0
+local at, key_at, stored = 6, 2, 0
 local recent = {}
 while at <= #ARGV do
   local metric_type = ARGV[at]
@@ -101,11 +103,14 @@ while at <= #ARGV do
   end
   redis.call('ZADD', set, unpack(members))
   redis.call('ZREMRANGEBYRANK', set, 0, -(keep + 1))
+  redis.call('PEXPIRE', hash, retention_ms)
+  redis.call('PEXPIRE', set, retention_ms)
   stored = stored + n
 end
 
 if #recent > 0 then
   redis.call('ZADD', KEYS[1], unpack(recent))
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(recent_keep + 1))
+  redis.call('PEXPIRE', KEYS[1], retention_ms)
 end
 return stored

@@ -14,10 +14,12 @@
 //! And per shard, [`RECENT_KEY`]: the newest [`RECENT_KEEP`] samples of every type, members
 //! `<type>:<sequence>:<value>`, so listing without a type costs one command per shard.
 //!
-//! The rings are the bucket retention: a minute bucket lives until its slot is reused
-//! [`MINUTE_RING`] minutes later, an hour bucket [`HOUR_RING`] hours later. Each ring is
-//! larger than its window by the room future-stamped samples need, so a bucket a summary may
-//! still read is never overwritten.
+//! The rings bound the buckets: a minute bucket lives until its slot is reused [`MINUTE_RING`]
+//! minutes later, an hour bucket [`HOUR_RING`] hours later. Each ring is larger than its
+//! window by the room future-stamped samples need, so a bucket a summary may still read is
+//! never overwritten. Every key a type has expires a configurable number of days
+//! ([`retention_days`]) after the type's last ingest, so types no one writes any more, with
+//! their all-time bucket, go away.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +41,11 @@ pub const DEFAULT_SAMPLES_PER_TYPE: u64 = 10_000;
 pub const MIN_SAMPLES_PER_TYPE: u64 = MAX_LIST_LIMIT as u64;
 /// Most samples kept per type.
 pub const MAX_SAMPLES_PER_TYPE: u64 = 10_000_000;
+
+/// Days a type's keys outlive its last ingest when `metrics_retention_days` is unset.
+pub const DEFAULT_RETENTION_DAYS: u64 = 30;
+/// Longest `metrics_retention_days` (ten years).
+pub const MAX_RETENTION_DAYS: u64 = 3_650;
 
 /// A stored reply that does not have the expected shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +73,31 @@ pub fn samples_per_type(raw: Option<&str>) -> Result<u64, String> {
              {MAX_SAMPLES_PER_TYPE}, not {text:?}"
         )),
     }
+}
+
+/// Reads the `metrics_retention_days` variable (absent or blank: the default), 1 to
+/// [`MAX_RETENTION_DAYS`].
+pub fn retention_days(raw: Option<&str>) -> Result<u64, String> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(DEFAULT_RETENTION_DAYS);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "metrics_retention_days must be a whole number from 1 to {MAX_RETENTION_DAYS}, \
+             not {text:?}"
+        )),
+    }
+}
+
+/// How long a shard keeps what it stores for a type: the newest samples per type, and days
+/// after the type's last ingest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Samples kept per type for listing.
+    pub samples_per_type: u64,
+    /// Days every key of a type outlives its last ingest.
+    pub days: u64,
 }
 
 /// Count, sum, min, max and latest of some samples.
@@ -218,12 +250,13 @@ pub fn ingest_keys(batches: &[&TypeBatch]) -> Vec<String> {
 }
 
 /// `ARGV` of `ingest_metrics.lua` for the batches going to one shard.
-pub fn ingest_args(batches: &[&TypeBatch], samples_per_type: u64) -> Vec<Vec<u8>> {
+pub fn ingest_args(batches: &[&TypeBatch], retention: Retention) -> Vec<Vec<u8>> {
     let mut args: Vec<String> = vec![
-        samples_per_type.to_string(),
+        retention.samples_per_type.to_string(),
         RECENT_KEEP.to_string(),
         MINUTE_RING.to_string(),
         HOUR_RING.to_string(),
+        (retention.days * 86_400_000).to_string(),
     ];
     for b in batches {
         args.push(b.metric_type.clone());
@@ -442,7 +475,11 @@ mod tests {
             ingest_keys(&batches),
             vec![RECENT_KEY, "tally:m:cpu", "tally:m:cpu:samples"]
         );
-        let args: Vec<String> = ingest_args(&batches, 5_000)
+        let retention = Retention {
+            samples_per_type: 5_000,
+            days: 2,
+        };
+        let args: Vec<String> = ingest_args(&batches, retention)
             .into_iter()
             .map(|a| String::from_utf8(a).unwrap())
             .collect();
@@ -453,6 +490,7 @@ mod tests {
                 "1000",
                 "75",
                 "26",
+                "172800000",
                 "cpu",
                 "1",
                 "120000",
@@ -582,5 +620,9 @@ mod tests {
         assert_eq!(samples_per_type(Some("2000")), Ok(2_000));
         assert!(samples_per_type(Some("999")).is_err());
         assert!(samples_per_type(Some("lots")).is_err());
+        assert_eq!(retention_days(None), Ok(DEFAULT_RETENTION_DAYS));
+        assert_eq!(retention_days(Some("1")), Ok(1));
+        assert!(retention_days(Some("0")).is_err());
+        assert!(retention_days(Some("3651")).is_err());
     }
 }

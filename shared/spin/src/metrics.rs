@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::redis::RedisParameter;
 use tally_core::api::{is_array_body, MetricCreated, MetricSample, MetricsList, ProblemKind};
-use tally_core::metric_store::{self, Listed, TypeBatch, RECENT_KEY};
+use tally_core::metric_store::{self, Listed, Retention, TypeBatch, RECENT_KEY};
 use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::INGEST_METRICS;
 use tally_core::validation::{self, MAX_METRICS_BODY_BYTES};
@@ -50,7 +50,7 @@ fn ingest(req: &Request, placement: &Placement, limit: &mut Admitted) -> Result<
         .collect::<Result<Vec<_>, _>>()?;
     // One token per request: its work is bounded by the 1,000-sample, 256 KiB limits.
     *limit = rate_limit::admit(req, RouteClass::Writes, 1, placement)?;
-    let keep = samples_per_type()?;
+    let retention = retention()?;
 
     let plan = metric_store::plan(&valid);
     let mut by_shard: BTreeMap<&str, Vec<&TypeBatch>> = BTreeMap::new();
@@ -63,7 +63,7 @@ fn ingest(req: &Request, placement: &Placement, limit: &mut Admitted) -> Result<
         let shard = placement.by_name(shard_name);
         let keys = metric_store::ingest_keys(&batches);
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let args = metric_store::ingest_args(&batches, keep);
+        let args = metric_store::ingest_args(&batches, retention);
         let stored = shard_io::call(shard, |conn| {
             shard_io::eval_ints(conn, &INGEST_METRICS, &keys, args)
         });
@@ -121,10 +121,17 @@ fn partial_failure(unstored: Vec<(&str, ShardError, Vec<&str>)>, types: usize) -
     failure
 }
 
-/// `metrics_samples_per_type`, checked.
-fn samples_per_type() -> Result<u64, Failure> {
-    let raw = spin_sdk::variables::get("metrics_samples_per_type").ok();
-    metric_store::samples_per_type(raw.as_deref()).map_err(Failure::misconfigured)
+/// `metrics_samples_per_type` and `metrics_retention_days`, checked.
+fn retention() -> Result<Retention, Failure> {
+    let var = |name: &str| spin_sdk::variables::get(name).ok();
+    Ok(Retention {
+        samples_per_type: metric_store::samples_per_type(
+            var("metrics_samples_per_type").as_deref(),
+        )
+        .map_err(Failure::misconfigured)?,
+        days: metric_store::retention_days(var("metrics_retention_days").as_deref())
+            .map_err(Failure::misconfigured)?,
+    })
 }
 
 /// Newest first: one type from its shard, or every type merged across all shards.
