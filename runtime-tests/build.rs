@@ -2,10 +2,17 @@
 //!
 //! The WIT comes from the `spin-sdk` crate the components are built with (its version is read
 //! from the workspace's `Cargo.lock`), so the host implements exactly the interfaces the guests
-//! import. The generated file holds one `bindgen!` invocation pointing at that WIT.
+//! import. Only the three interface files the components use (`redis`, `key-value`,
+//! `variables` of `fermyon:spin@2.0.0`, which depend on nothing else) are copied into a small
+//! WIT package under `OUT_DIR`: `bindgen!` over spin-sdk's whole WIT folder would parse its
+//! WASI 0.3 packages too, whose `stream`/`future` types need wasmtime's
+//! `component-model-async` feature. The generated file holds one `bindgen!` invocation.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The `fermyon:spin@2.0.0` interface files the components import.
+const INTERFACES: [&str; 3] = ["redis.wit", "key-value.wit", "variables.wit"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -14,8 +21,20 @@ fn main() {
     println!("cargo:rerun-if-changed={}", lock.display());
 
     let version = spin_sdk_version(&lock);
-    let wit = locate_wit(workspace, &version);
-    println!("cargo:rerun-if-changed={}", wit.display());
+    let spin = locate_wit(workspace, &version)
+        .join("deps")
+        .join("spin@2.0.0");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let wit = out.join("spin-wit");
+    std::fs::create_dir_all(&wit).expect("creating the WIT folder");
+    std::fs::write(wit.join("package.wit"), "package fermyon:spin@2.0.0;\n")
+        .expect("writing package.wit");
+    for file in INTERFACES {
+        let src = spin.join(file);
+        println!("cargo:rerun-if-changed={}", src.display());
+        std::fs::copy(&src, wit.join(file))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
+    }
 
     let bindings = format!(
         r#"wasmtime::component::bindgen!({{
@@ -34,10 +53,8 @@ fn main() {
 "#,
         path = wit.display().to_string()
     );
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("spin_bindings.rs");
-    std::fs::write(out, bindings).expect("writing spin_bindings.rs");
+    std::fs::write(out.join("spin_bindings.rs"), bindings).expect("writing spin_bindings.rs");
 }
-
 /// The `spin-sdk` version pinned in `Cargo.lock`.
 fn spin_sdk_version(lock: &Path) -> String {
     let text = std::fs::read_to_string(lock).expect("reading Cargo.lock");

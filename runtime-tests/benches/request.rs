@@ -11,6 +11,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::{BodyExt, Empty, Full};
 use tally_host::runtime::{Application, Dispatch, HostOptions};
 
+/// The allocator the `tally-host` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn manifest() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

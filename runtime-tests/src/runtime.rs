@@ -267,6 +267,10 @@ fn build_engine(options: &HostOptions) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // The components use no component-model async (WASI 0.3) features: without the per-store
+    // concurrency state each call and host call skips the task bookkeeping. (wasmtime's
+    // `component-model-async` feature is not compiled in either; see the workspace Cargo.toml.)
+    config.concurrency_support(false);
     if options.pooling {
         let slots = options.max_instances;
         let mut pool = PoolingAllocationConfig::default();

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -46,7 +47,9 @@ impl Default for RedisPolicy {
 #[derive(Debug)]
 pub struct RedisConnector {
     policy: RedisPolicy,
-    reusable: Mutex<HashMap<String, MultiplexedConnection>>,
+    /// Reusable connections per (address, thread): with one single-threaded runtime per core each
+    /// runtime drives its own connection, so commands never wait on another core's thread.
+    reusable: Mutex<HashMap<(String, ThreadId), MultiplexedConnection>>,
 }
 
 impl RedisConnector {
@@ -65,7 +68,8 @@ impl RedisConnector {
 
     async fn connect(&self, address: &str) -> Result<MultiplexedConnection, Error> {
         if self.policy.reuse_connections {
-            if let Some(conn) = self.reusable.lock().unwrap().get(address) {
+            let key = (address.to_string(), std::thread::current().id());
+            if let Some(conn) = self.reusable.lock().unwrap().get(&key) {
                 return Ok(conn.clone());
             }
         }
@@ -78,10 +82,10 @@ impl RedisConnector {
             .await
             .map_err(other)?;
         if self.policy.reuse_connections {
-            self.reusable
-                .lock()
-                .unwrap()
-                .insert(address.to_string(), conn.clone());
+            self.reusable.lock().unwrap().insert(
+                (address.to_string(), std::thread::current().id()),
+                conn.clone(),
+            );
         }
         Ok(conn)
     }
@@ -89,7 +93,8 @@ impl RedisConnector {
     /// Drops a reusable connection that failed, so the next `open` reconnects.
     fn forget(&self, address: &str) {
         if self.policy.reuse_connections {
-            self.reusable.lock().unwrap().remove(address);
+            let key = (address.to_string(), std::thread::current().id());
+            self.reusable.lock().unwrap().remove(&key);
         }
     }
 }
