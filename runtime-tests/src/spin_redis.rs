@@ -77,10 +77,17 @@ impl RedisConnector {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.policy.connect_timeout))
             .set_response_timeout(Some(self.policy.command_timeout));
-        let conn = client
+        let conn = match client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(other)?;
+        {
+            Ok(conn) => conn,
+            Err(err) => {
+                // Another thread's cached connection to this address is no better.
+                self.forget(address);
+                return Err(other(err));
+            }
+        };
         if self.policy.reuse_connections {
             self.reusable.lock().unwrap().insert(
                 (address.to_string(), std::thread::current().id()),
@@ -90,11 +97,15 @@ impl RedisConnector {
         Ok(conn)
     }
 
-    /// Drops a reusable connection that failed, so the next `open` reconnects.
+    /// Drops the reusable connections to an address after one failed, every thread's (they all
+    /// lead to the same server, and a task may run on another thread than the one that
+    /// connected), so the next `open` anywhere reconnects.
     fn forget(&self, address: &str) {
         if self.policy.reuse_connections {
-            let key = (address.to_string(), std::thread::current().id());
-            self.reusable.lock().unwrap().remove(&key);
+            self.reusable
+                .lock()
+                .unwrap()
+                .retain(|(reused, _), _| reused != address);
         }
     }
 }

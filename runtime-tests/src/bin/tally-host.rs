@@ -48,6 +48,10 @@ struct Args {
     /// runtime per core, each accepting on its own `SO_REUSEPORT` listener.
     #[arg(long)]
     multi_thread_runtime: bool,
+    /// Worker threads (one runtime and listener each, or the multi-threaded runtime's
+    /// workers); default: one per core.
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 fn main() -> Result<()> {
@@ -82,9 +86,11 @@ fn main() -> Result<()> {
     })?;
 
     if args.multi_thread_runtime {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(workers) = args.workers {
+            builder.worker_threads(workers.max(1));
+        }
+        let runtime = builder.enable_all().build()?;
         runtime.block_on(serve(args, Arc::new(app), shards.as_ref()))?;
     } else {
         serve_per_core(args, Arc::new(app), shards.as_ref())?;
@@ -114,7 +120,10 @@ async fn serve(args: Args, app: Arc<Application>, shards: Option<&RedisShards>) 
 /// (`SO_REUSEPORT`: the kernel spreads connections over them). A request, its instance and its
 /// response body then stay on one thread, with no cross-thread wake-ups.
 fn serve_per_core(args: Args, app: Arc<Application>, shards: Option<&RedisShards>) -> Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let options = ServerOptions {
         log_requests: !args.quiet,
         ..ServerOptions::default()
