@@ -131,6 +131,11 @@ fn serve_per_core(args: Args, app: Arc<Application>, shards: Option<&RedisShards
     let server = Server::new(app, options);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut addr = args.listen;
+    // With SO_REUSEPORT alone, a second tally-host on the same port would silently share this
+    // one's traffic. Bind once without it first, so an address in use fails as it always did.
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?);
+    }
     let mut workers = Vec::with_capacity(threads);
     for index in 0..threads {
         let runtime = tokio::runtime::Builder::new_current_thread()
