@@ -23,9 +23,18 @@ pub fn read(page: &str) -> Option<CacheEntry> {
     CacheEntry::decode(&get(&cache_key(page))?)
 }
 
-/// Stores fresh numbers for a page (write-through after counting, or after a read).
+/// Stores fresh numbers for a page (write-through after counting, or after a read), unless
+/// the entry already holds a higher count: counts only grow, so a higher one is newer (two
+/// requests for one page may finish in either order). The store has no compare-and-set, so
+/// a narrow race remains; the TTL bounds how long it can last.
 pub fn write(page: &str, counts: PageCounts, now_ms: u64) {
-    set(&cache_key(page), &CacheEntry::new(counts, now_ms).encode());
+    let key = cache_key(page);
+    let newer_cached = get(&key)
+        .and_then(|b| CacheEntry::decode(&b))
+        .is_some_and(|e| e.count > counts.count);
+    if !newer_cached {
+        set(&key, &CacheEntry::new(counts, now_ms).encode());
+    }
 }
 
 /// The page-count TTL from the `cache_ttl_ms` variable, or the default.
