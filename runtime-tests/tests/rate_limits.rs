@@ -82,19 +82,11 @@ fn a_blocked_client_costs_no_redis_commands() {
         post_with(&host.url("/visit/b"), &[], None);
     }
     assert_eq!(post_with(&host.url("/visit/b"), &[], None).status, 429);
-    let before: Vec<u64> = shards
-        .shards()
-        .iter()
-        .map(|s| support::command_calls(s, "evalsha"))
-        .collect();
+    let before = evalsha_calls(&shards);
     for _ in 0..20 {
         assert_eq!(post_with(&host.url("/visit/b"), &[], None).status, 429);
     }
-    let after: Vec<u64> = shards
-        .shards()
-        .iter()
-        .map(|s| support::command_calls(s, "evalsha"))
-        .collect();
+    let after = evalsha_calls(&shards);
     assert_eq!(before, after, "no script ran for a remembered block");
 }
 
@@ -178,4 +170,13 @@ fn an_unreachable_limiter_fails_open_by_default_and_closed_when_asked() {
             Some(format!("fail-{mode}").as_str())
         );
     }
+}
+
+/// `EVALSHA` calls each shard has run so far.
+fn evalsha_calls(shards: &RedisShards) -> Vec<u64> {
+    shards
+        .shards()
+        .iter()
+        .map(|s| support::command_calls(s, "evalsha"))
+        .collect()
 }

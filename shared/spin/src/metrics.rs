@@ -98,15 +98,14 @@ fn ingest(req: &Request, placement: &Placement, limit: &mut Admitted) -> Result<
 /// The 503 for samples some shards did not store: which types to send again. Each shard's
 /// share is all or nothing, so retrying those types' samples cannot count any twice.
 fn partial_failure(unstored: Vec<(&str, ShardError, Vec<&str>)>, types: usize) -> Failure {
-    let lost_types: usize = unstored.iter().map(|(_, _, t)| t.len()).sum();
-    let names: Vec<String> = unstored
+    let names: Vec<&str> = unstored
         .iter()
-        .flat_map(|(_, _, t)| t.iter().map(|s| s.to_string()))
+        .flat_map(|(_, _, t)| t.iter().copied())
         .collect();
-    let mut failures = unstored.into_iter();
-    let (shard, first, _) = failures.next().expect("called with failures");
+    let lost_all = names.len() == types;
+    let (shard, first, _) = unstored.into_iter().next().expect("called with failures");
     let base = first.into_failure(shard);
-    if lost_types == types {
+    if lost_all {
         return base;
     }
     let mut failure = Failure::new(
