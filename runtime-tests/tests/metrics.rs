@@ -193,8 +193,20 @@ fn commands_since_reset(shard: &Shard) -> u64 {
         .sum()
 }
 
+/// Bytes the shard has sent its clients since `CONFIG RESETSTAT` (whose own `+OK` counts).
+fn bytes_sent_since_reset(shard: &Shard) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut redis(shard))
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has total_net_output_bytes")
+}
+
 #[test]
-fn a_summary_costs_the_same_commands_for_10_and_100000_samples() {
+fn a_summary_costs_the_same_commands_and_bytes_for_10_and_100000_samples() {
     let shards = RedisShards::start(1).unwrap();
     let shard = &shards.shards()[0];
     let host = tally_host(&shards, &[("summary_cache_ttl_ms", "0".into())]);
@@ -222,10 +234,24 @@ fn a_summary_costs_the_same_commands_for_10_and_100000_samples() {
                 .unwrap();
             let got = summary(&host, metric_type, period);
             assert_eq!(got["served_via"], "redis_a");
-            cost.push(commands_since_reset(shard));
+            cost.push((bytes_sent_since_reset(shard), commands_since_reset(shard)));
         }
-        assert_eq!(cost[0], cost[1], "{period}: small vs big");
-        assert_eq!(cost[0], 3, "{period}: EVALSHA, TIME, HMGET");
+        let [(small_bytes, small_commands), (big_bytes, big_commands)] = cost[..] else {
+            unreachable!()
+        };
+        assert_eq!(small_commands, big_commands, "{period}: small vs big");
+        assert_eq!(small_commands, 3, "{period}: EVALSHA, TIME, GET");
+        // The same packed slots either way; only the clock's digits may differ.
+        let slots = match period {
+            "all" => 1,
+            "daily" => 26,
+            _ => 75,
+        };
+        assert!(small_bytes > slots * 56, "{period}: {small_bytes} bytes");
+        assert!(
+            (small_bytes - big_bytes).abs() <= 8,
+            "{period}: {small_bytes} vs {big_bytes} bytes"
+        );
     }
     assert_eq!(summary(&host, "big", "all")["count"], 100_000);
     assert_eq!(summary(&host, "small", "all")["count"], 10);
@@ -525,14 +551,20 @@ fn retention_keeps_the_newest_samples_and_buckets_stay_bounded() {
         .query(&mut conn)
         .unwrap();
     assert_eq!(recent, 1_000);
-    let buckets: u64 = redis::cmd("HLEN")
-        .arg("tally:m:temp")
-        .query(&mut conn)
-        .unwrap();
-    assert!(buckets <= 1 + 75 + 26, "{buckets} bucket fields");
+    // The buckets are three fixed-size strings of 56-byte slots, however much was posted.
+    for (key, slots) in [
+        ("tally:m:temp:all", 1),
+        ("tally:m:temp:minutes", 75),
+        ("tally:m:temp:hours", 26),
+    ] {
+        let bytes: u64 = redis::cmd("STRLEN").arg(key).query(&mut conn).unwrap();
+        assert_eq!(bytes, slots * 56, "{key}");
+    }
     // Every key expires two days after the type's last ingest.
     for key in [
-        "tally:m:temp",
+        "tally:m:temp:all",
+        "tally:m:temp:minutes",
+        "tally:m:temp:hours",
         "tally:m:temp:samples",
         "tally:metrics:recent",
     ] {

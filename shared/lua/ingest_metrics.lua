@@ -2,12 +2,19 @@
 -- buckets, in one atomic step. The layout is described in tally_core::metric_store.
 --
 -- KEYS[1]      the shard's set of recent samples of every type
--- KEYS[2k, 2k+1] per type, in ARGV order: its aggregates hash and its samples set
+-- KEYS[4k-2 .. 4k+1] per type, in ARGV order: its all-time bucket, minute ring, hour ring
+--              (strings of packed buckets) and its samples set
 -- ARGV[1..5]   samples kept per type, recent samples kept, minute ring size, hour ring size,
 --              how long (ms) a type's keys outlive its last ingest
--- then per type: type, n, n pairs (timestamp ms, value), the batch's all-time bucket,
---                m, m minute buckets, h, h hour buckets (each in ascending index order)
--- A bucket is "index count sum min max latest_ms latest". Reply: the number of samples stored.
+-- then per type: type, n, n pairs (timestamp ms, value), and the batch's buckets packed and
+--                concatenated: the all-time bucket, its minute buckets, its hour buckets
+--                (each in ascending index order)
+-- A packed bucket is 56 bytes, little-endian: index, count (64-bit integers), sum, min, max
+-- (doubles), latest_ms (64-bit integer), latest (double). A slot whose count is 0 is empty.
+-- Reply: the number of samples stored.
+
+local SLOT = 56
+local FORMAT = '<i8i8dddi8d'
 
 local keep = tonumber(ARGV[1])
 local recent_keep = tonumber(ARGV[2])
@@ -18,33 +25,60 @@ local retention_ms = ARGV[5]
 -- A bucket may be written only while its ring slot cannot hold one a summary still reads:
 -- at most (ring - window) buckets ahead of the server's clock.
 local now = tonumber(redis.call('TIME')[1])
-local rings = {
-  {prefix = 'm', size = minute_ring, newest = math.floor(now / 60) + minute_ring - 60},
-  {prefix = 'h', size = hour_ring, newest = math.floor(now / 3600) + hour_ring - 24},
-}
+local minute_newest = math.floor(now / 60) + minute_ring - 60
+local hour_newest = math.floor(now / 3600) + hour_ring - 24
 
-local function parse(text)
-  local i, c, s, mn, mx, lt, lv =
-    string.match(text, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
-  return {i = tonumber(i), c = tonumber(c), s = tonumber(s), mn = mn, mx = mx,
-          lt = tonumber(lt), lv = lv}
+local function unpack_bucket(bytes, at)
+  local i, c, s, mn, mx, lt, lv = struct.unpack(FORMAT, bytes, at)
+  return {i = i, c = c, s = s, mn = mn, mx = mx, lt = lt, lv = lv}
 end
 
-local function encode(b)
-  return string.format('%.0f %.0f %.17g %s %s %.0f %s', b.i, b.c, b.s, b.mn, b.mx, b.lt, b.lv)
+local function pack_bucket(b)
+  return struct.pack(FORMAT, b.i, b.c, b.s, b.mn, b.mx, b.lt, b.lv)
 end
 
 -- Folds `new` (later samples) into `old`: a later sample wins a tie for latest.
 local function merge(old, new)
   old.c = old.c + new.c
   old.s = old.s + new.s
-  if tonumber(new.mn) < tonumber(old.mn) then old.mn = new.mn end
-  if tonumber(new.mx) > tonumber(old.mx) then old.mx = new.mx end
+  if new.mn < old.mn then old.mn = new.mn end
+  if new.mx > old.mx then old.mx = new.mx end
   if new.lt >= old.lt then
     old.lt = new.lt
     old.lv = new.lv
   end
   return old
+end
+
+-- Folds the packed buckets of `incoming` (from byte `from` to byte `to`) into the ring of
+-- `size` slots at `key`, creating it at its full size. Buckets newer than `newest` are left
+-- out. Returns the ring as it was before.
+local function fold(key, size, newest, incoming, from, to)
+  local ring = redis.call('GET', key)
+  if not ring then
+    ring = string.rep('\0', size * SLOT)
+    redis.call('SET', key, ring)
+  end
+  local written = {}
+  for at = from, to, SLOT do
+    local new = unpack_bucket(incoming, at)
+    if new.i <= newest then
+      local offset = (new.i % size) * SLOT
+      local old = written[offset] or unpack_bucket(ring, offset + 1)
+      local out
+      if old.c == 0 or old.i < new.i then
+        out = new
+      elseif old.i == new.i then
+        out = merge(old, new)
+      end
+      -- otherwise the slot already holds a newer bucket: this one has left the ring.
+      if out then written[offset] = out end
+    end
+  end
+  for offset, bucket in pairs(written) do
+    redis.call('SETRANGE', key, offset, pack_bucket(bucket))
+  end
+  return ring
 end
 
 local at, key_at, stored = 6, 2, 0
@@ -53,43 +87,16 @@ while at <= #ARGV do
   local metric_type = ARGV[at]
   local n = tonumber(ARGV[at + 1])
   local first = at + 2
-  at = first + 2 * n
-  local hash, set = KEYS[key_at], KEYS[key_at + 1]
-  key_at = key_at + 2
+  local all_key, minutes_key, hours_key, set =
+    KEYS[key_at], KEYS[key_at + 1], KEYS[key_at + 2], KEYS[key_at + 3]
+  key_at = key_at + 4
+  local all, minutes, hours = ARGV[first + 2 * n], ARGV[first + 2 * n + 1], ARGV[first + 2 * n + 2]
+  at = first + 2 * n + 3
 
-  local fields, incoming = {'all'}, {parse(ARGV[at])}
-  at = at + 1
-  for _, ring in ipairs(rings) do
-    local count = tonumber(ARGV[at])
-    for j = at + 1, at + count do
-      local bucket = parse(ARGV[j])
-      if bucket.i <= ring.newest then
-        fields[#fields + 1] = ring.prefix .. (bucket.i % ring.size)
-        incoming[#incoming + 1] = bucket
-      end
-    end
-    at = at + count + 1
-  end
-
-  local current = redis.call('HMGET', hash, unpack(fields))
-  local base = 0
-  local writes = {}
-  for j, new in ipairs(incoming) do
-    local old = current[j] and parse(current[j])
-    if j == 1 and old then base = old.c end
-    local out
-    if not old or old.i < new.i then
-      out = new
-    elseif old.i == new.i then
-      out = merge(old, new)
-    end
-    -- otherwise the slot already holds a newer bucket: this one has left the ring.
-    if out then
-      writes[#writes + 1] = fields[j]
-      writes[#writes + 1] = encode(out)
-    end
-  end
-  redis.call('HSET', hash, unpack(writes))
+  local before = fold(all_key, 1, 0, all, 1, SLOT)
+  local base = unpack_bucket(before, 1).c
+  fold(minutes_key, minute_ring, minute_newest, minutes, 1, #minutes)
+  fold(hours_key, hour_ring, hour_newest, hours, 1, #hours)
 
   -- Members are unique (the type's sequence number) and keep the value as it was sent.
   local members = {}
@@ -103,8 +110,9 @@ while at <= #ARGV do
   end
   redis.call('ZADD', set, unpack(members))
   redis.call('ZREMRANGEBYRANK', set, 0, -(keep + 1))
-  redis.call('PEXPIRE', hash, retention_ms)
-  redis.call('PEXPIRE', set, retention_ms)
+  for _, key in ipairs({all_key, minutes_key, hours_key, set}) do
+    redis.call('PEXPIRE', key, retention_ms)
+  end
   stored = stored + n
 end
 

@@ -1,13 +1,15 @@
 //! How metric samples are stored on a shard, so that a summary costs the same three Redis
-//! commands whether a type holds ten samples or ten million.
+//! commands, and moves the same bytes, whether a type holds ten samples or ten million.
 //!
 //! Everything about a type lives on the shard its name hashes to:
 //!
-//! - `tally:m:<type>`, a hash of pre-aggregated [`Bucket`]s: `all` (every sample ever
-//!   ingested), `m<slot>` (one minute each, a ring of [`MINUTE_RING`] slots) and `h<slot>`
-//!   (one hour each, a ring of [`HOUR_RING`] slots). Ingest folds each request's samples into
-//!   them atomically (`ingest_metrics.lua`); a summary reads `all`, or the ring the period uses
-//!   plus the server's clock (`read_metric.lua`), and folds the buckets inside the window.
+//! - Three strings of packed [`Bucket`]s ([`BUCKET_BYTES`] each; see [`Bucket::to_bytes`]):
+//!   `tally:m:<type>:all` (one bucket: every sample ever ingested), `tally:m:<type>:minutes`
+//!   (a ring of [`MINUTE_RING`] one-minute slots) and `tally:m:<type>:hours` (a ring of
+//!   [`HOUR_RING`] one-hour slots). A ring is created at its full size, empty slots zeroed.
+//!   Ingest folds each request's samples into them atomically (`ingest_metrics.lua`, which
+//!   reads and writes slots with Lua's `struct`); a summary reads one of them whole with the
+//!   server's clock (`read_metric.lua`) and folds the slots inside the window.
 //! - `tally:m:<type>:samples`, a sorted set of the newest samples by timestamp (at most the
 //!   configured number per type), for listing. Members are `<sequence>:<value>`.
 //!
@@ -51,9 +53,18 @@ pub const MAX_RETENTION_DAYS: u64 = 3_650;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreError(pub String);
 
-/// The hash of a type's buckets.
-pub fn aggregates_key(metric_type: &str) -> String {
-    format!("tally:m:{metric_type}")
+/// Bytes of one packed [`Bucket`].
+pub const BUCKET_BYTES: usize = 56;
+
+/// The string of packed buckets a summary of `period` reads: the all-time bucket, the minute
+/// ring (hourly) or the hour ring (daily).
+pub fn buckets_key(metric_type: &str, period: Period) -> String {
+    let ring = match period {
+        Period::All => "all",
+        Period::Hourly => "minutes",
+        Period::Daily => "hours",
+    };
+    format!("tally:m:{metric_type}:{ring}")
 }
 
 /// The sorted set of a type's newest samples.
@@ -154,37 +165,55 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The stored text, `index count sum min max latest_ms latest`; floats in Rust's
-    /// shortest round-trip form, which Lua's `tonumber` reads exactly.
-    pub fn encode(&self) -> String {
+    /// The packed form the scripts read with Lua's `struct` (format `<i8i8dddi8d`): index,
+    /// count, sum, min, max, latest_ms, latest, each 8 bytes little-endian. Exact: floats
+    /// keep their bits.
+    pub fn to_bytes(&self) -> [u8; BUCKET_BYTES] {
         let a = &self.aggregate;
-        format!(
-            "{} {} {:?} {:?} {:?} {} {:?}",
-            self.index, a.count, a.sum, a.min, a.max, a.latest_ms, a.latest
-        )
+        let words = [
+            self.index.to_le_bytes(),
+            a.count.to_le_bytes(),
+            a.sum.to_le_bytes(),
+            a.min.to_le_bytes(),
+            a.max.to_le_bytes(),
+            a.latest_ms.to_le_bytes(),
+            a.latest.to_le_bytes(),
+        ];
+        let mut out = [0; BUCKET_BYTES];
+        for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word);
+        }
+        out
     }
 
-    /// Reads the stored text (as [`Bucket::encode`] or the ingest script writes it).
-    pub fn decode(text: &str) -> Result<Self, StoreError> {
-        let bad = || StoreError(format!("unreadable metric bucket {text:?}"));
-        let fields: Vec<&str> = text.split(' ').collect();
-        let [index, count, sum, min, max, latest_ms, latest] = fields[..] else {
-            return Err(bad());
-        };
-        let float = |t: &str| t.parse::<f64>().map_err(|_| bad());
-        let int = |t: &str| t.parse::<i64>().map_err(|_| bad());
-        Ok(Bucket {
-            index: int(index)?,
+    /// Reads one packed bucket; `None` for an empty slot (count 0).
+    pub fn from_bytes(bytes: &[u8; BUCKET_BYTES]) -> Option<Self> {
+        let word = |n: usize| -> [u8; 8] { bytes[n * 8..n * 8 + 8].try_into().unwrap() };
+        let count = u64::from_le_bytes(word(1));
+        (count > 0).then(|| Bucket {
+            index: i64::from_le_bytes(word(0)),
             aggregate: Aggregate {
-                count: count.parse().map_err(|_| bad())?,
-                sum: float(sum)?,
-                min: float(min)?,
-                max: float(max)?,
-                latest_ms: int(latest_ms)?,
-                latest: float(latest)?,
+                count,
+                sum: f64::from_le_bytes(word(2)),
+                min: f64::from_le_bytes(word(3)),
+                max: f64::from_le_bytes(word(4)),
+                latest_ms: i64::from_le_bytes(word(5)),
+                latest: f64::from_le_bytes(word(6)),
             },
         })
     }
+}
+
+/// Reads a string of packed buckets (a ring or the all-time bucket), skipping empty slots.
+pub fn unpack_buckets(bytes: &[u8]) -> Result<Vec<Bucket>, StoreError> {
+    let (slots, rest) = bytes.as_chunks::<BUCKET_BYTES>();
+    if !rest.is_empty() {
+        return Err(StoreError(format!(
+            "{} bytes of buckets is not a whole number of {BUCKET_BYTES}-byte slots",
+            bytes.len()
+        )));
+    }
+    Ok(slots.iter().filter_map(Bucket::from_bytes).collect())
 }
 
 /// One request's samples of one type, with the buckets they fold into.
@@ -243,7 +272,9 @@ pub fn plan(samples: &[ValidSample]) -> Vec<TypeBatch> {
 pub fn ingest_keys(batches: &[&TypeBatch]) -> Vec<String> {
     let mut keys = vec![RECENT_KEY.to_owned()];
     for b in batches {
-        keys.push(aggregates_key(&b.metric_type));
+        for period in [Period::All, Period::Hourly, Period::Daily] {
+            keys.push(buckets_key(&b.metric_type, period));
+        }
         keys.push(samples_key(&b.metric_type));
     }
     keys
@@ -251,71 +282,57 @@ pub fn ingest_keys(batches: &[&TypeBatch]) -> Vec<String> {
 
 /// `ARGV` of `ingest_metrics.lua` for the batches going to one shard.
 pub fn ingest_args(batches: &[&TypeBatch], retention: Retention) -> Vec<Vec<u8>> {
-    let mut args: Vec<String> = vec![
-        retention.samples_per_type.to_string(),
-        RECENT_KEEP.to_string(),
-        MINUTE_RING.to_string(),
-        HOUR_RING.to_string(),
-        (retention.days * 86_400_000).to_string(),
-    ];
+    let mut args: Vec<Vec<u8>> = [
+        retention.samples_per_type,
+        RECENT_KEEP,
+        MINUTE_RING as u64,
+        HOUR_RING as u64,
+        retention.days * 86_400_000,
+    ]
+    .iter()
+    .map(|n| n.to_string().into_bytes())
+    .collect();
     for b in batches {
-        args.push(b.metric_type.clone());
-        args.push(b.samples.len().to_string());
+        args.push(b.metric_type.clone().into_bytes());
+        args.push(b.samples.len().to_string().into_bytes());
         for (timestamp_ms, value) in &b.samples {
-            args.push(timestamp_ms.to_string());
-            args.push(format!("{value:?}"));
+            args.push(timestamp_ms.to_string().into_bytes());
+            args.push(format!("{value:?}").into_bytes());
         }
-        args.push(
-            Bucket {
-                index: 0,
-                aggregate: b.all,
-            }
-            .encode(),
-        );
-        for ring in [&b.minutes, &b.hours] {
-            args.push(ring.len().to_string());
-            args.extend(
-                ring.iter()
-                    .map(|(&index, &aggregate)| Bucket { index, aggregate }.encode()),
-            );
-        }
+        let all = Bucket {
+            index: 0,
+            aggregate: b.all,
+        };
+        args.push(all.to_bytes().to_vec());
+        args.push(pack(&b.minutes));
+        args.push(pack(&b.hours));
     }
-    args.into_iter().map(String::into_bytes).collect()
+    args
 }
 
-/// The hash fields a summary of `period` reads (`ARGV` of `read_metric.lua`).
-pub fn summary_fields(period: Period) -> Vec<String> {
-    match period {
-        Period::All => vec!["all".to_owned()],
-        Period::Hourly => (0..MINUTE_RING).map(|slot| format!("m{slot}")).collect(),
-        Period::Daily => (0..HOUR_RING).map(|slot| format!("h{slot}")).collect(),
-    }
+/// A batch's buckets of one ring, packed and concatenated in ascending index order.
+fn pack(ring: &BTreeMap<i64, Aggregate>) -> Vec<u8> {
+    ring.iter()
+        .flat_map(|(&index, &aggregate)| Bucket { index, aggregate }.to_bytes())
+        .collect()
 }
 
 /// The reply of `read_metric.lua`: the server's clock in Unix ms, and the buckets found.
 pub fn parse_read_reply(reply: &[Vec<u8>]) -> Result<(i64, Vec<Bucket>), StoreError> {
-    let text = |bytes: &Vec<u8>| {
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| StoreError("read_metric returned non-UTF-8".into()))
-    };
-    let [seconds, micros, buckets @ ..] = reply else {
+    let [seconds, micros, packed] = reply else {
         return Err(StoreError(format!(
             "read_metric returned {} values",
             reply.len()
         )));
     };
     let clock = |bytes: &Vec<u8>| {
-        text(bytes)?
-            .parse::<i64>()
-            .map_err(|_| StoreError("read_metric returned a bad clock".into()))
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+            .ok_or_else(|| StoreError("read_metric returned a bad clock".into()))
     };
     let now_ms = clock(seconds)? * 1_000 + clock(micros)? / 1_000;
-    let buckets = buckets
-        .iter()
-        .map(|b| Bucket::decode(&text(b)?))
-        .collect::<Result<_, _>>()?;
-    Ok((now_ms, buckets))
+    Ok((now_ms, unpack_buckets(packed)?))
 }
 
 /// The summary of the buckets inside `period`'s window when the server's clock reads `now_ms`.
@@ -428,16 +445,39 @@ mod tests {
             f64::MIN_POSITIVE,
         ] {
             let b = Bucket {
-                index: 28_000_000,
+                index: -28_000_000,
                 aggregate: Aggregate::of(1_700_000_000_123, value),
             };
-            assert_eq!(Bucket::decode(&b.encode()), Ok(b));
+            let back = Bucket::from_bytes(&b.to_bytes()).unwrap();
+            assert_eq!(back, b);
+            assert_eq!(back.aggregate.min.to_bits(), value.to_bits());
         }
-        // As the script writes a merged sum (%.17g).
-        let b = Bucket::decode("5 2 0.30000000000000004 0.1 0.2 7 0.2").unwrap();
+        // As Lua's struct.pack('<i8i8dddi8d', 5, 2, 0.1 + 0.2, 0.1, 0.2, 7, 0.2) writes it.
+        let mut lua = Vec::new();
+        lua.extend(5i64.to_le_bytes());
+        lua.extend(2i64.to_le_bytes());
+        for f in [0.1 + 0.2, 0.1, 0.2] {
+            lua.extend(f64::to_le_bytes(f));
+        }
+        lua.extend(7i64.to_le_bytes());
+        lua.extend(0.2f64.to_le_bytes());
+        let b = Bucket::from_bytes(lua.as_slice().try_into().unwrap()).unwrap();
+        assert_eq!((b.index, b.aggregate.count), (5, 2));
         assert_eq!(b.aggregate.sum, 0.1 + 0.2);
-        assert!(Bucket::decode("5 2 x 0.1 0.2 7 0.2").is_err());
-        assert!(Bucket::decode("5 2 0.3 0.1 0.2 7").is_err());
+        assert_eq!((b.aggregate.latest_ms, b.aggregate.latest), (7, 0.2));
+    }
+
+    #[test]
+    fn rings_unpack_skipping_empty_slots() {
+        let b = Bucket {
+            index: 9,
+            aggregate: Aggregate::of(540_000, 2.0),
+        };
+        let mut ring = vec![0u8; 3 * BUCKET_BYTES];
+        ring[BUCKET_BYTES..2 * BUCKET_BYTES].copy_from_slice(&b.to_bytes());
+        assert_eq!(unpack_buckets(&ring), Ok(vec![b]));
+        assert_eq!(unpack_buckets(&[]), Ok(vec![]));
+        assert!(unpack_buckets(&ring[1..]).is_err());
     }
 
     #[test]
@@ -473,18 +513,25 @@ mod tests {
         let batches: Vec<&TypeBatch> = plan.iter().collect();
         assert_eq!(
             ingest_keys(&batches),
-            vec![RECENT_KEY, "tally:m:cpu", "tally:m:cpu:samples"]
+            vec![
+                RECENT_KEY,
+                "tally:m:cpu:all",
+                "tally:m:cpu:minutes",
+                "tally:m:cpu:hours",
+                "tally:m:cpu:samples"
+            ]
         );
         let retention = Retention {
             samples_per_type: 5_000,
             days: 2,
         };
-        let args: Vec<String> = ingest_args(&batches, retention)
-            .into_iter()
-            .map(|a| String::from_utf8(a).unwrap())
+        let args = ingest_args(&batches, retention);
+        let text: Vec<String> = args[..9]
+            .iter()
+            .map(|a| String::from_utf8(a.clone()).unwrap())
             .collect();
         assert_eq!(
-            args,
+            text,
             [
                 "5000",
                 "1000",
@@ -494,14 +541,18 @@ mod tests {
                 "cpu",
                 "1",
                 "120000",
-                "1.5",
-                "0 1 1.5 1.5 1.5 120000 1.5",
-                "1",
-                "2 1 1.5 1.5 1.5 120000 1.5",
-                "1",
-                "0 1 1.5 1.5 1.5 120000 1.5",
+                "1.5"
             ]
         );
+        let one = Aggregate::of(120_000, 1.5);
+        let packed = |index| Bucket {
+            index,
+            aggregate: one,
+        };
+        assert_eq!(args.len(), 12);
+        assert_eq!(args[9], packed(0).to_bytes());
+        assert_eq!(args[10], packed(2).to_bytes());
+        assert_eq!(args[11], packed(0).to_bytes());
     }
 
     #[test]
@@ -576,15 +627,22 @@ mod tests {
 
     #[test]
     fn read_reply_gives_the_clock_and_buckets() {
+        let bucket = Bucket {
+            index: 0,
+            aggregate: Aggregate::of(5, 2.0),
+        };
         let reply = vec![
             b"1700000000".to_vec(),
             b"123456".to_vec(),
-            b"0 1 2.0 2.0 2.0 5 2.0".to_vec(),
+            bucket.to_bytes().to_vec(),
         ];
         let (now, buckets) = parse_read_reply(&reply).unwrap();
         assert_eq!(now, 1_700_000_000_123);
-        assert_eq!(buckets.len(), 1);
-        assert!(parse_read_reply(&reply[..1]).is_err());
+        assert_eq!(buckets, vec![bucket]);
+        let unknown = parse_read_reply(&[b"1".to_vec(), b"0".to_vec(), vec![]]);
+        assert_eq!(unknown, Ok((1_000, vec![])));
+        assert!(parse_read_reply(&reply[..2]).is_err());
+        assert!(parse_read_reply(&[b"x".to_vec(), b"0".to_vec(), vec![]]).is_err());
     }
 
     #[test]

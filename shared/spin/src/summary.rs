@@ -5,7 +5,7 @@
 use spin_sdk::http::{Method, Request, Response};
 use tally_core::api::{Period, ServedVia, SummaryReply};
 use tally_core::edge_cache::{freshness, Freshness};
-use tally_core::metric_store::{self, aggregates_key};
+use tally_core::metric_store::{self, buckets_key};
 use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::READ_METRIC;
 use tally_core::validation::{self, ValidationError};
@@ -38,13 +38,9 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
         }
     }
     let shard = placement.shard_for(metric_type.as_bytes());
-    let key = aggregates_key(&metric_type);
-    let fields = metric_store::summary_fields(period)
-        .into_iter()
-        .map(String::into_bytes)
-        .collect();
+    let key = buckets_key(&metric_type, period);
     let computed = shard_io::call(shard, |conn| {
-        let raw = shard_io::eval_binaries(conn, &READ_METRIC, &[&key], fields)?;
+        let raw = shard_io::eval_binaries(conn, &READ_METRIC, &[&key], vec![])?;
         metric_store::parse_read_reply(&raw).map_err(|e| ShardError::Protocol(e.0))
     });
     match (computed, cached) {
