@@ -15,7 +15,11 @@ use tally_host::runtime::{Application, Dispatch, HostOptions};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The app's manifest, or `TALLY_BENCH_MANIFEST` (to compare component builds side by side).
 fn manifest() -> std::path::PathBuf {
+    if let Some(other) = std::env::var_os("TALLY_BENCH_MANIFEST") {
+        return other.into();
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()

@@ -271,6 +271,11 @@ fn build_engine(options: &HostOptions) -> Result<Engine> {
     // concurrency state each call and host call skips the task bookkeeping. (wasmtime's
     // `component-model-async` feature is not compiled in either; see the workspace Cargo.toml.)
     config.concurrency_support(false);
+    // `TALLY_PERFMAP=1`: write /tmp/perf-<pid>.map so `perf report` names the guest's functions
+    // (build the components with `CARGO_PROFILE_COMPONENT_STRIP=false` to keep their names).
+    if std::env::var_os("TALLY_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if options.pooling {
         let slots = options.max_instances;
         let mut pool = PoolingAllocationConfig::default();

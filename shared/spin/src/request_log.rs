@@ -66,14 +66,38 @@ pub fn logged(
         crate::request_info::last_header(&req, "spin-matched-route").unwrap_or("?")
     );
     let resp = handler(req);
-    let outcomes = OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut()));
-    let line = serde_json::json!({
-        "component": component,
-        "route": route,
-        "status": resp.status(),
-        "latency_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-        "outcomes": outcomes,
-    });
-    println!("{line}");
+    let line = Line {
+        component,
+        route,
+        status: *resp.status(),
+        latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        outcomes: OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut())),
+    };
+    if let Ok(mut bytes) = serde_json::to_vec(&line) {
+        bytes.push(b'\n');
+        write_stdout(&bytes);
+    }
     resp
+}
+
+/// The log line of one request.
+#[derive(Serialize)]
+struct Line<'a> {
+    component: &'a str,
+    route: String,
+    status: u16,
+    latency_ms: f64,
+    outcomes: Outcomes,
+}
+
+/// Writes to stdout with one `blocking-write-and-flush` per 4 KiB (the most one call takes).
+/// `println!` costs several host calls per line through the C library's stdio, a measurable
+/// share of a request here.
+fn write_stdout(bytes: &[u8]) {
+    let stdout = wasi::cli::stdout::get_stdout();
+    for chunk in bytes.chunks(4096) {
+        if stdout.blocking_write_and_flush(chunk).is_err() {
+            return;
+        }
+    }
 }
