@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use support::{eventually, get, home_shard, post, redis, tally_host};
+use support::{eventually, get, home_shard, info_field, post, redis, tally_host};
 use tally_host::shards::{RedisShards, Shard};
 
 const MINUTE: i64 = 60_000;
@@ -174,18 +174,13 @@ fn summaries_equal_a_reference_over_random_late_and_boundary_samples() {
     assert_eq!(unknown["latest_value"], Value::Null);
 }
 
-/// One section of the shard's `INFO`.
-fn info(shard: &Shard, section: &str) -> String {
-    redis::cmd("INFO")
-        .arg(section)
-        .query(&mut redis(shard))
-        .unwrap()
-}
-
 /// Every command the shard has run, by name, since `CONFIG RESETSTAT`.
 fn commands_since_reset(shard: &Shard) -> u64 {
-    info(shard, "commandstats")
-        .lines()
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis(shard))
+        .unwrap();
+    info.lines()
         .filter(|l| !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_config|"))
         .filter_map(|l| {
             l.split_once(":calls=")?
@@ -200,10 +195,8 @@ fn commands_since_reset(shard: &Shard) -> u64 {
 
 /// Bytes the shard has sent its clients since `CONFIG RESETSTAT` (whose own `+OK` counts).
 fn bytes_sent_since_reset(shard: &Shard) -> i64 {
-    info(shard, "stats")
-        .lines()
-        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
-        .and_then(|n| n.trim().parse().ok())
+    info_field(shard, "stats", "total_net_output_bytes")
+        .and_then(|n| n.parse().ok())
         .expect("INFO stats has total_net_output_bytes")
 }
 

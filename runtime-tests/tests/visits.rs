@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::{
-    eventually, get, get_with, home_shard, parallel, post_with, redis, stored_count, tally_host,
+    command_calls, eventually, get, get_with, home_shard, parallel, post_with, redis, stored_count,
+    tally_host,
 };
 use tally_host::shards::RedisShards;
 
@@ -219,6 +220,55 @@ fn unique_visitors_are_within_hyperloglog_error() {
     let uniques = reply["uniques_today"].as_f64().unwrap();
     let error = (uniques - visitors as f64).abs() / visitors as f64;
     assert!(error < 0.025, "uniques {uniques} vs {visitors}");
+}
+
+/// The one key matching `pattern` on the shard, with its time to live in seconds.
+fn only_key_and_ttl(conn: &mut redis::Connection, pattern: &str) -> (String, i64) {
+    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(conn).unwrap();
+    let [key] = &keys[..] else {
+        panic!("{pattern}: {keys:?}")
+    };
+    let ttl: i64 = redis::cmd("TTL").arg(key).query(conn).unwrap();
+    (key.clone(), ttl)
+}
+
+#[test]
+fn unique_visitor_keys_expire_in_two_days_and_a_known_visitor_costs_no_expire() {
+    let shards = RedisShards::start(1).unwrap();
+    let shard = &shards.shards()[0];
+    let host = tally_host(&shards, &[]);
+    let visit = |ua: &str| {
+        let reply = post_with(&host.url("/visit/home"), &[("user-agent", ua)], None);
+        assert_eq!(reply.status, 200);
+    };
+    visit("first");
+    let mut conn = redis(shard);
+    let two_days = 2 * 86_400;
+    let (_, hll_ttl) = only_key_and_ttl(&mut conn, "tally:u:*");
+    let (salt_key, salt_ttl) = only_key_and_ttl(&mut conn, "tally:salt:*");
+    for ttl in [hll_ttl, salt_ttl] {
+        assert!((two_days - 60..=two_days).contains(&ttl), "ttl {ttl}");
+    }
+    let salt: String = redis::cmd("GET").arg(&salt_key).query(&mut conn).unwrap();
+
+    // The same visitor again: counted, but no new unique, no EXPIRE and no new salt.
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut conn)
+        .unwrap();
+    visit("first");
+    assert_eq!(command_calls(shard, "expire"), 0);
+    assert_eq!(command_calls(shard, "set"), 0);
+    // A new visitor: its HyperLogLog update refreshes the expiry, under the same salt.
+    visit("second");
+    assert_eq!(command_calls(shard, "expire"), 1);
+    let again: String = redis::cmd("GET").arg(&salt_key).query(&mut conn).unwrap();
+    assert_eq!(again, salt);
+    let reply = get(&host.url("/visits/home")).json();
+    assert_eq!(
+        (reply["count"].as_u64(), reply["uniques_today"].as_u64()),
+        (Some(3), Some(2))
+    );
 }
 
 #[test]

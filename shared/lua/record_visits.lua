@@ -32,9 +32,14 @@ local day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
 local visitor = ARGV[3]
 local salt = nil
 if visitor ~= '' then
+  -- The script is atomic, so reading first and setting only when absent cannot race; the day's
+  -- first visit pays the SET, every later one a single GET.
   local salt_key = 'tally:salt:' .. day
-  redis.call('SET', salt_key, ARGV[4], 'NX', 'EX', 172800)
   salt = redis.call('GET', salt_key)
+  if not salt then
+    salt = ARGV[4]
+    redis.call('SET', salt_key, salt, 'EX', 172800)
+  end
 end
 
 local out = {0}
@@ -43,8 +48,11 @@ for i = 5, #ARGV, 2 do
   local page = ARGV[i]
   local count = tonumber(redis.call('ZINCRBY', 'tally:pages', ARGV[i + 1], page))
   local uniques_key = 'tally:u:' .. day .. ':' .. page
-  if salt then
-    redis.call('PFADD', uniques_key, redis.sha1hex(salt .. '|' .. visitor .. '|' .. page))
+  -- PFADD answers 1 whenever it creates the key, so a new HyperLogLog always gets its expiry,
+  -- and a visitor already counted today costs no EXPIRE.
+  if salt
+    and redis.call('PFADD', uniques_key, redis.sha1hex(salt .. '|' .. visitor .. '|' .. page)) == 1
+  then
     redis.call('EXPIRE', uniques_key, 172800)
   end
   local uniques = redis.call('PFCOUNT', uniques_key)
