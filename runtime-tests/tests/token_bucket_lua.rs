@@ -83,13 +83,15 @@ fn random_cost(rng: &mut Rng, params: &BucketParams) -> u64 {
     }
 }
 
-/// The bucket as stored by the script: fields `l` and `t`, if the key exists.
+/// The bucket as stored by the script, `"<level> <last>"`, if the key exists.
 fn stored(con: &mut Connection, key: &str) -> Result<Option<BucketState>> {
-    let (level, last): (Option<u64>, Option<u64>) =
-        redis::cmd("HMGET").arg(key).arg("l").arg("t").query(con)?;
-    Ok(level.zip(last).map(|(level_units, last_ms)| BucketState {
-        level_units,
-        last_ms,
+    let text: Option<String> = redis::cmd("GET").arg(key).query(con)?;
+    Ok(text.map(|text| {
+        let (level, last) = text.split_once(' ').expect("two numbers");
+        BucketState {
+            level_units: level.parse().expect("a level"),
+            last_ms: last.parse().expect("a timestamp"),
+        }
     }))
 }
 

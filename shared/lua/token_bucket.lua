@@ -5,8 +5,9 @@
 -- (Rust validates the parameters), so double arithmetic here is exact; divisions are made
 -- exact by floor_div / ceil_div below. See the Rust module's docs for the whole argument.
 --
--- KEYS[1]  the bucket: a hash with field "l" (level, scaled units: one token =
---          refill_period_ms units) and field "t" (ms up to which refill was credited).
+-- KEYS[1]  the bucket: a string "<level> <last>": the level in scaled units (one token =
+--          refill_period_ms units) and the ms up to which refill was credited. One GET and
+--          one SET with its expiry, so a decision costs three commands with TIME.
 -- ARGV[1]  capacity (tokens)
 -- ARGV[2]  refill_tokens (scaled units gained per ms)
 -- ARGV[3]  refill_period_ms
@@ -65,9 +66,12 @@ else
 end
 
 local capacity_units = capacity * period
-local stored = redis.call('HMGET', KEYS[1], 'l', 't')
-local level = tonumber(stored[1])
-local last = tonumber(stored[2])
+local stored = redis.call('GET', KEYS[1])
+local level, last = nil, nil
+if stored then
+  local l, t = string.match(stored, '^(%d+) (%d+)$')
+  level, last = tonumber(l), tonumber(t)
+end
 if level == nil or last == nil then
   level = capacity_units
   last = now
@@ -103,6 +107,6 @@ end
 local remaining = floor_div(level, period)
 local reset_ms = ceil_div(capacity_units - level, rate)
 
-redis.call('HSET', KEYS[1], 'l', string.format('%.0f', level), 't', string.format('%.0f', last))
-redis.call('PEXPIRE', KEYS[1], reset_ms + KEY_GRACE_MS)
+redis.call('SET', KEYS[1], string.format('%.0f %.0f', level, last),
+  'PX', string.format('%.0f', reset_ms + KEY_GRACE_MS))
 return { allowed, remaining, retry_after_ms, reset_ms, level, last }

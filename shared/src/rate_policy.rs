@@ -110,9 +110,11 @@ impl FailMode {
     }
 }
 
-/// The Redis key of a client's bucket for a class (`identity` is already hashed).
+/// The Redis key of a client's bucket for a class (`identity` is already hashed): a string
+/// `"<level> <last>"` (`token_bucket.lua`). Buckets were hashes under `tally:rl:` before; the
+/// new prefix keeps a rolling upgrade from reading an old hash as a string.
 pub fn bucket_key(class: RouteClass, identity: &str) -> String {
-    format!("tally:rl:{}:{identity}", class.name())
+    format!("tally:tb:{}:{identity}", class.name())
 }
 
 /// The node's key-value key remembering that a client is blocked, until when.

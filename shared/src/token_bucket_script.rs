@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn script_reads_time_and_sets_expiry() {
         assert!(TOKEN_BUCKET_LUA.contains("redis.call('TIME')"));
-        assert!(TOKEN_BUCKET_LUA.contains("PEXPIRE"));
+        assert!(TOKEN_BUCKET_LUA.contains("'PX'"));
     }
 
     #[test]
