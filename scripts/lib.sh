@@ -106,3 +106,26 @@ incr_yardstick() {
   echo "$out" >&2
   echo "$out" | awk '{print $2}'
 }
+
+# The benches' host: `start_tally_host [NAME=value ...] [-- host flags ...]` starts
+# target/release/tally-host with two local shards on a free loopback port, with the given
+# environment (e.g. SPIN_VARIABLE_* settings), its components' log lines discarded. Sets $pid,
+# $port, $log (the host's stderr: shard addresses) and $shard_port (shard a's port).
+# `stop_tally_host` stops it; the benches also call it from their EXIT trap.
+pid=""
+start_tally_host() {
+  local settings=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do settings+=("$1"); shift; done
+  [ $# -eq 0 ] || shift
+  port=$(free_port)
+  log=$(mktemp)
+  env "${settings[@]}" target/release/tally-host --quiet --shards 2 \
+    --listen "127.0.0.1:$port" "$@" >/dev/null 2>"$log" &
+  pid=$!
+  wait_for_url "http://127.0.0.1:$port/health/live" "$pid"
+  shard_port=$(shard_port_from_log "$log")
+}
+stop_tally_host() {
+  [ -z "$pid" ] || { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+  pid=""
+}

@@ -67,8 +67,8 @@ impl RedisConnector {
     }
 
     async fn connect(&self, address: &str) -> Result<MultiplexedConnection, Error> {
+        let key = (address.to_string(), std::thread::current().id());
         if self.policy.reuse_connections {
-            let key = (address.to_string(), std::thread::current().id());
             if let Some(conn) = self.reusable.lock().unwrap().get(&key) {
                 return Ok(conn.clone());
             }
@@ -89,10 +89,7 @@ impl RedisConnector {
             }
         };
         if self.policy.reuse_connections {
-            self.reusable.lock().unwrap().insert(
-                (address.to_string(), std::thread::current().id()),
-                conn.clone(),
-            );
+            self.reusable.lock().unwrap().insert(key, conn.clone());
         }
         Ok(conn)
     }

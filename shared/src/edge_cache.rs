@@ -65,16 +65,6 @@ impl CacheEntry {
     pub fn freshness(&self, now_ms: u64, ttl_ms: u64) -> Freshness {
         freshness(self.stored_at_ms, now_ms, ttl_ms)
     }
-
-    /// The stored form.
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// Reads a stored entry; anything unreadable is treated as absent.
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
 }
 
 /// How usable something stored at `stored_at_ms` is at `now_ms`: fresh while younger than
@@ -88,6 +78,22 @@ pub fn freshness(stored_at_ms: u64, now_ms: u64, ttl_ms: u64) -> Freshness {
     }
 }
 
+/// What the node's cache stores, as JSON: [`CacheEntry`] and [`CachedSummary`].
+pub trait Stored: Serialize + serde::de::DeserializeOwned {
+    /// The stored form.
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a stored entry; anything unreadable is treated as absent.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+impl Stored for CacheEntry {}
+impl Stored for CachedSummary {}
+
 /// Default freshness of a cached summary (300 s, as the seed).
 pub const DEFAULT_SUMMARY_TTL_MS: u64 = 300_000;
 
@@ -100,18 +106,6 @@ pub struct CachedSummary {
     /// The summary as computed from the shard.
     #[serde(rename = "s")]
     pub summary: SummaryReply,
-}
-
-impl CachedSummary {
-    /// The stored form.
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// Reads a stored entry; anything unreadable is treated as absent.
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
 }
 
 /// The key-value key for a summary of `metric_type` over `period`.

@@ -307,12 +307,12 @@ pub fn metric_sample(
     })
 }
 
-/// Checks the number of entries in a batch (visits or metric samples): 1 to
-/// [`MAX_BATCH_VISITS`] (equal to [`MAX_BATCH_SAMPLES`]).
-pub fn batch_len(entries: usize) -> Result<(), ValidationError> {
+/// Checks the number of entries in a batch against the endpoint's `limit`
+/// ([`MAX_BATCH_VISITS`] or [`MAX_BATCH_SAMPLES`]): 1 to `limit`.
+pub fn batch_len(entries: usize, limit: usize) -> Result<(), ValidationError> {
     match entries {
         0 => Err(ValidationError::BatchEmpty),
-        n if n > MAX_BATCH_VISITS.max(MAX_BATCH_SAMPLES) => Err(ValidationError::BatchTooLarge),
+        n if n > limit => Err(ValidationError::BatchTooLarge),
         _ => Ok(()),
     }
 }
@@ -494,11 +494,14 @@ mod tests {
 
     #[test]
     fn batch_size_is_limited() {
-        assert_eq!(batch_len(0), Err(ValidationError::BatchEmpty));
-        assert_eq!(batch_len(1), Ok(()));
-        assert_eq!(batch_len(MAX_BATCH_VISITS), Ok(()));
         assert_eq!(
-            batch_len(MAX_BATCH_VISITS + 1),
+            batch_len(0, MAX_BATCH_VISITS),
+            Err(ValidationError::BatchEmpty)
+        );
+        assert_eq!(batch_len(1, MAX_BATCH_VISITS), Ok(()));
+        assert_eq!(batch_len(MAX_BATCH_VISITS, MAX_BATCH_VISITS), Ok(()));
+        assert_eq!(
+            batch_len(MAX_BATCH_VISITS + 1, MAX_BATCH_VISITS),
             Err(ValidationError::BatchTooLarge)
         );
     }

@@ -106,14 +106,18 @@ async fn serve(args: Args, app: Arc<Application>, shards: Option<&RedisShards>) 
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     print_banner(addr, shards);
-    let server = Server::new(
+    server(&args, app).serve(listener, shutdown_signal()).await
+}
+
+/// The HTTP server over the loaded app, logging a line per request unless `--quiet`.
+fn server(args: &Args, app: Arc<Application>) -> Arc<Server> {
+    Server::new(
         app,
         ServerOptions {
             log_requests: !args.quiet,
             ..ServerOptions::default()
         },
-    );
-    server.serve(listener, shutdown_signal()).await
+    )
 }
 
 /// One single-threaded runtime per core, each with its own listener on the same address
@@ -124,11 +128,7 @@ fn serve_per_core(args: Args, app: Arc<Application>, shards: Option<&RedisShards
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let options = ServerOptions {
-        log_requests: !args.quiet,
-        ..ServerOptions::default()
-    };
-    let server = Server::new(app, options);
+    let server = server(&args, app);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut addr = args.listen;
     // With SO_REUSEPORT alone, a second tally-host on the same port would silently share this

@@ -1,12 +1,10 @@
 //! `POST /metrics` (one sample or an array of up to 1,000, stored with their pre-aggregated
 //! buckets in one atomic round trip per shard) and `GET /metrics?type=&limit=` (newest first).
 
-use std::collections::BTreeMap;
-
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::redis::RedisParameter;
 use tally_core::api::{is_array_body, MetricCreated, MetricSample, MetricsList, ProblemKind};
-use tally_core::metric_store::{self, Listed, Retention, TypeBatch, RECENT_KEY};
+use tally_core::metric_store::{self, Listed, Retention, RECENT_KEY};
 use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::INGEST_METRICS;
 use tally_core::validation::{self, MAX_METRICS_BODY_BYTES};
@@ -42,7 +40,7 @@ fn ingest(req: &Request, placement: &Placement, limit: &mut Admitted) -> Result<
     } else {
         vec![respond::parse_json(body)?]
     };
-    validation::batch_len(posted.len())?;
+    validation::batch_len(posted.len(), validation::MAX_BATCH_SAMPLES)?;
     let now = now_ms() as i64;
     let valid = posted
         .iter()
@@ -53,14 +51,9 @@ fn ingest(req: &Request, placement: &Placement, limit: &mut Admitted) -> Result<
     let retention = retention()?;
 
     let plan = metric_store::plan(&valid);
-    let mut by_shard: BTreeMap<&str, Vec<&TypeBatch>> = BTreeMap::new();
-    for batch in &plan {
-        let shard = placement.shard_for(batch.metric_type.as_bytes());
-        by_shard.entry(&shard.name).or_default().push(batch);
-    }
     let mut unstored: Vec<(&str, ShardError, Vec<&str>)> = Vec::new();
-    for (shard_name, batches) in by_shard {
-        let shard = placement.by_name(shard_name);
+    for (shard, batches) in placement.group_by_shard(&plan, |b| b.metric_type.as_bytes()) {
+        let shard_name = shard.name.as_str();
         let keys = metric_store::ingest_keys(&batches);
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let args = metric_store::ingest_args(&batches, retention);

@@ -4,7 +4,8 @@
 
 use tally_core::api::{Period, SummaryReply};
 use tally_core::edge_cache::{
-    cache_key, summary_key, CacheEntry, CachedSummary, DEFAULT_SUMMARY_TTL_MS, DEFAULT_TTL_MS,
+    cache_key, summary_key, CacheEntry, CachedSummary, Stored, DEFAULT_SUMMARY_TTL_MS,
+    DEFAULT_TTL_MS,
 };
 use tally_core::visit_store::PageCounts;
 

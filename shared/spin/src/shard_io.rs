@@ -75,6 +75,20 @@ impl Placement {
         self.by_name(self.set.shard_for(key).name())
     }
 
+    /// A batch grouped by owning shard (the core's `group_by_shard`: each key hashed once,
+    /// shards in order, items in batch order), for one round trip per shard touched.
+    pub fn group_by_shard<'i, T>(
+        &self,
+        items: &'i [T],
+        key: impl Fn(&T) -> &[u8],
+    ) -> Vec<(&ShardConfig, Vec<&'i T>)> {
+        self.set
+            .group_by_shard(items, key)
+            .into_iter()
+            .map(|group| (self.by_name(group.shard.name()), group.items))
+            .collect()
+    }
+
     /// A configured shard by name.
     pub fn by_name(&self, name: &str) -> &ShardConfig {
         self.shards

@@ -87,25 +87,16 @@ fn batch(
     *limit = rate_limit::admit(req, RouteClass::Writes, visits.values().sum(), placement)?;
     let body_fingerprint = fingerprint(body);
 
-    let mut by_shard: BTreeMap<&str, Vec<(&PageId, u64)>> = BTreeMap::new();
-    for (page, added) in &visits {
-        let shard = placement.shard_for(page.as_str().as_bytes());
-        by_shard
-            .entry(&shard.name)
-            .or_default()
-            .push((page, *added));
-    }
-
+    let visits: Vec<(PageId, u64)> = visits.into_iter().collect();
     let now = now_ms();
     let (mut recorded, mut failed, mut replayed) = (Vec::new(), Vec::new(), false);
-    for (shard_name, pages) in by_shard {
-        let shard = placement.by_name(shard_name);
+    for (shard, pages) in placement.group_by_shard(&visits, |(page, _)| page.as_str().as_bytes()) {
         let request = RecordRequest {
             idempotency_key,
             fingerprint: body_fingerprint.clone(),
             visitor: None,
             salt_candidate: String::new(),
-            pages,
+            pages: pages.iter().map(|(page, added)| (page, *added)).collect(),
         };
         let outcome = match record(shard, &request) {
             Ok(outcome) => outcome,
@@ -155,7 +146,7 @@ fn batch(
 
 /// Validates every entry and sums repeated pages; the whole batch is refused on any error.
 fn aggregate(batch: &BatchRequest) -> Result<BTreeMap<PageId, u64>, Failure> {
-    validation::batch_len(batch.visits.len())?;
+    validation::batch_len(batch.visits.len(), validation::MAX_BATCH_VISITS)?;
     let mut visits = BTreeMap::new();
     for visit in &batch.visits {
         let page = validation::page_id(&visit.page)?;
