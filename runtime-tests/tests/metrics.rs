@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use support::{eventually, get, home_shard, info_field, post, redis, tally_host};
+use tally_core::validation::MAX_METRICS_BODY_BYTES;
 use tally_host::shards::{RedisShards, Shard};
 
 const MINUTE: i64 = 60_000;
@@ -417,6 +418,14 @@ fn bad_input_is_refused_with_the_right_status_and_nothing_is_written() {
             413,
         ),
         (ok.to_string(), "text/plain", 415),
+        // Three times the component's cap (under the host's own 1 MiB limit): the component
+        // stops keeping bytes at the cap and reads the rest away, so the client gets its 413
+        // rather than a reset connection.
+        (
+            format!("[{}]", " ".repeat(3 * MAX_METRICS_BODY_BYTES)),
+            "application/json",
+            413,
+        ),
     ];
     for (body, content_type, status) in &cases {
         let reply = post(&host.url("/metrics"), content_type, body);

@@ -31,6 +31,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest request body accepted by `POST /metrics`, in bytes (256 KiB: room for 1,000
 /// samples with long type names).
 pub const MAX_METRICS_BODY_BYTES: usize = 256 * 1024;
+/// The largest body any endpoint accepts: a component reads no more of a request than this
+/// (plus one byte, to tell "too large").
+pub const MAX_REQUEST_BODY_BYTES: usize = if MAX_BODY_BYTES > MAX_METRICS_BODY_BYTES {
+    MAX_BODY_BYTES
+} else {
+    MAX_METRICS_BODY_BYTES
+};
 /// Most samples in one `POST /metrics` array.
 pub const MAX_BATCH_SAMPLES: usize = 1_000;
 /// Largest `count` of one batch entry.

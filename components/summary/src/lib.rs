@@ -1,9 +1,9 @@
 //! `summary` component: see `tally_spin::summary`.
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
-    tally_spin::request_log::logged("summary", req, tally_spin::summary::handle)
+fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    tally_spin::http_io::serve("summary", req, out, tally_spin::summary::handle)
 }

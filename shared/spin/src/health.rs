@@ -2,7 +2,9 @@
 
 use std::time::Instant;
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
+
+use crate::http_io::Request;
 use tally_core::api::{HealthReply, ShardHealth};
 use tally_core::config::ShardConfig;
 
@@ -10,8 +12,8 @@ use crate::respond::{self, Failure};
 use crate::{breaker_io, config, shard_io};
 
 /// Answers a health request.
-pub fn handle(req: Request) -> Response {
-    respond::outcome(answer(&req))
+pub fn handle(req: &Request) -> Response {
+    respond::outcome(answer(req))
 }
 
 fn answer(req: &Request) -> Result<Response, Failure> {

@@ -6,6 +6,7 @@
 pub mod breaker_io;
 pub mod config;
 pub mod health;
+pub mod http_io;
 pub mod metrics;
 pub mod node_cache;
 pub mod node_store;

@@ -2,7 +2,7 @@
 //! this node remembers, else ask the token bucket on the shard the identity hashes to (one
 //! atomic round trip on the Redis server's clock), and format the headers.
 
-use spin_sdk::http::Request;
+use crate::http_io::Request;
 use tally_core::api::{rate_limit_headers, ProblemKind, RateLimitInfo};
 use tally_core::client_identity::Identity;
 use tally_core::rate_policy::{block_key, bucket_key, parse_policy, FailMode, RouteClass};
@@ -34,11 +34,11 @@ fn var(name: &str) -> Option<String> {
 /// decided in the [`Admitted`] it is given, so the response, or the problem answered instead,
 /// carries the limiter's headers.
 pub fn limited(
-    req: Request,
+    req: &Request,
     answer: impl FnOnce(&Request, &mut Admitted) -> Result<spin_sdk::http::Response, Failure>,
 ) -> spin_sdk::http::Response {
     let mut limit = Admitted::default();
-    let resp = crate::respond::outcome(answer(&req, &mut limit));
+    let resp = crate::respond::outcome(answer(req, &mut limit));
     crate::respond::with_headers(resp, &limit.headers)
 }
 

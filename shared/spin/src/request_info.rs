@@ -3,33 +3,26 @@
 
 use std::net::IpAddr;
 
-use spin_sdk::http::Request;
+use crate::http_io::Request;
 use tally_core::client_identity::{client_ip, parse_trusted_proxies};
 
 use crate::respond::Failure;
 
 /// A header's value as text, if present and valid UTF-8 (the first one).
-pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header(name).and_then(|v| v.as_str())
+pub fn header<'a>(req: &'a Request, name: &'a str) -> Option<&'a str> {
+    req.header_values(name).next()
 }
 
 /// The last value of a header: for headers the platform appends (`spin-client-addr`), the last
 /// one is the platform's even if a client sent its own.
-pub fn last_header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .filter_map(|(_, v)| v.as_str())
-        .last()
+pub fn last_header<'a>(req: &'a Request, name: &'a str) -> Option<&'a str> {
+    req.header_values(name).last()
 }
 
 /// Every value of a header, joined with commas in order (how a list-valued header such as
 /// `X-Forwarded-For` reads when a proxy chain split it over several lines).
 pub fn joined_header(req: &Request, name: &str) -> Option<String> {
-    let values: Vec<&str> = req
-        .headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .filter_map(|(_, v)| v.as_str())
-        .collect();
+    let values: Vec<&str> = req.header_values(name).collect();
     (!values.is_empty()).then(|| values.join(","))
 }
 

@@ -9,8 +9,8 @@
 use std::cell::RefCell;
 use std::time::Instant;
 
+use crate::http_io::Request;
 use serde::Serialize;
-use spin_sdk::http::{Request, Response};
 
 #[derive(Default, Serialize)]
 struct Outcomes {
@@ -53,23 +53,22 @@ pub fn note_limiter(outcome: &'static str) {
     OUTCOMES.with(|o| o.borrow_mut().limiter = Some(outcome));
 }
 
-/// Runs `handler` and writes the request's log line.
-pub fn logged(
-    component: &str,
-    req: Request,
-    handler: impl FnOnce(Request) -> Response,
-) -> Response {
-    let started = Instant::now();
-    let route = format!(
+/// The route the log line names: the method and Spin's matched route pattern (never the path,
+/// which holds page ids).
+pub(crate) fn route(req: &Request) -> String {
+    format!(
         "{} {}",
         req.method(),
-        crate::request_info::last_header(&req, "spin-matched-route").unwrap_or("?")
-    );
-    let resp = handler(req);
+        crate::request_info::last_header(req, "spin-matched-route").unwrap_or("?")
+    )
+}
+
+/// Writes the request's log line, with the outcomes noted while it was handled.
+pub(crate) fn write_line(component: &str, route: String, status: u16, started: Instant) {
     let line = Line {
         component,
         route,
-        status: *resp.status(),
+        status,
         latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
         outcomes: OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut())),
     };
@@ -77,7 +76,6 @@ pub fn logged(
         bytes.push(b'\n');
         write_stdout(&bytes);
     }
-    resp
 }
 
 /// The log line of one request.

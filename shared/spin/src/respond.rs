@@ -101,7 +101,7 @@ impl From<tally_core::validation::ValidationError> for Failure {
 }
 
 /// The request body, if it is JSON (415 otherwise) and at most `limit` bytes (413 otherwise).
-pub fn json_body(req: &spin_sdk::http::Request, limit: usize) -> Result<&[u8], Failure> {
+pub fn json_body(req: &crate::http_io::Request, limit: usize) -> Result<&[u8], Failure> {
     let content_type = crate::request_info::header(req, "content-type").unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/json") {

@@ -2,7 +2,9 @@
 //! metric type, from its pre-aggregated buckets (never by scanning samples), cached in the
 //! node's key-value store.
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
+
+use crate::http_io::Request;
 use tally_core::api::{Period, ServedVia, SummaryReply};
 use tally_core::edge_cache::{freshness, Freshness};
 use tally_core::metric_store::{self, buckets_key};
@@ -17,7 +19,7 @@ use crate::shard_io::{self, Placement, ShardError};
 use crate::{config, node_cache, request_log};
 
 /// Answers a summary request.
-pub fn handle(req: Request) -> Response {
+pub fn handle(req: &Request) -> Response {
     rate_limit::limited(req, answer)
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
+
+use crate::http_io::Request;
 use tally_core::api::{
     BatchReply, BatchRequest, FailedShard, ProblemKind, RecordedPage, VisitReply,
 };
@@ -22,7 +24,7 @@ use crate::shard_io::{self, Placement, ShardError};
 use crate::{config, node_cache};
 
 /// Answers a visit request.
-pub fn handle(req: Request) -> Response {
+pub fn handle(req: &Request) -> Response {
     rate_limit::limited(req, answer)
 }
 

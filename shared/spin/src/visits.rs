@@ -1,7 +1,9 @@
 //! `GET /visits/{page_id}` (count through the edge cache, saying where it came from),
 //! `GET /visits/{page_id}/badge.svg` (an SVG counter) and `GET /visits?top=N`.
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
+
+use crate::http_io::Request;
 use spin_sdk::redis::RedisParameter;
 use tally_core::api::{ProblemKind, ServedVia, VisitsReply};
 use tally_core::badge;
@@ -22,7 +24,7 @@ use crate::{config, node_cache, request_log};
 const BADGE_SUFFIX: &str = "/badge.svg";
 
 /// Answers a visits request.
-pub fn handle(req: Request) -> Response {
+pub fn handle(req: &Request) -> Response {
     rate_limit::limited(req, answer)
 }
 

@@ -1,0 +1,177 @@
+//! The component's HTTP edge, on `wasi:http` directly.
+//!
+//! Spin SDK's `Request`/`Response` conversions cost about a third of a small request here: they
+//! copy every header into a map, parse the URI, and drive the body through the async executor
+//! with a host call per poll. This edge reads what Tally uses (method, path and query, the
+//! header list, a body capped at the largest one any endpoint accepts) and writes the response
+//! with one header list, one blocking write per 4 KiB and one `finish`.
+//!
+//! Every component's `wasi:http/incoming-handler` export is [`serve`]: it reads the request,
+//! runs the component's handler, sends the response, then writes the request's log line.
+
+use std::time::Instant;
+
+use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingBody};
+use spin_sdk::http::{OutgoingResponse, Response, ResponseOutparam};
+use tally_core::api::ProblemKind;
+use tally_core::validation::MAX_REQUEST_BODY_BYTES;
+
+use crate::request_log;
+use crate::respond::Failure;
+
+/// The most one `wasi:io` stream call reads or writes.
+const IO_CHUNK_BYTES: usize = 4096;
+
+/// Bytes of an oversized body read and discarded beyond the cap, so an ordinary client that
+/// sent one gets its 413 rather than a reset connection; past this the rest is left unread.
+const DISCARD_LIMIT_BYTES: usize = 4 * MAX_REQUEST_BODY_BYTES;
+
+/// An incoming request as the components see it.
+pub struct Request {
+    method: Method,
+    path_with_query: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+    body_unreadable: bool,
+}
+
+impl Request {
+    /// Reads the request: its body only for methods that carry one, and at most
+    /// [`MAX_REQUEST_BODY_BYTES`] + 1 bytes of it (enough for every endpoint to tell "too large").
+    fn read(incoming: IncomingRequest) -> Self {
+        let method = incoming.method();
+        let path_with_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
+        let headers = incoming.headers().entries();
+        let body = match method {
+            Method::Get | Method::Head => Some(Vec::new()),
+            _ => read_body(&incoming),
+        };
+        Self {
+            method,
+            path_with_query,
+            headers,
+            body_unreadable: body.is_none(),
+            body: body.unwrap_or_default(),
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The path, without the query.
+    pub fn path(&self) -> &str {
+        self.path_with_query
+            .split_once('?')
+            .map_or(self.path_with_query.as_str(), |(path, _)| path)
+    }
+
+    /// The query string without the `?` (empty when there is none).
+    pub fn query(&self) -> &str {
+        self.path_with_query
+            .split_once('?')
+            .map_or("", |(_, query)| query)
+    }
+
+    /// Every value of the header `name` that is valid UTF-8, in the order received.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// The body as received (at most [`MAX_REQUEST_BODY_BYTES`] + 1 bytes of it).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// Reads the body up to the cap plus one byte, discarding (up to a bound) what follows; `None`
+/// when the stream failed.
+fn read_body(incoming: &IncomingRequest) -> Option<Vec<u8>> {
+    let body = incoming.consume().ok()?;
+    let stream = body.stream().ok()?;
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        match stream.blocking_read(IO_CHUNK_BYTES as u64) {
+            Ok(chunk) => {
+                seen += chunk.len();
+                let room = (MAX_REQUEST_BODY_BYTES + 1).saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if seen > MAX_REQUEST_BODY_BYTES + DISCARD_LIMIT_BYTES {
+                    break;
+                }
+            }
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(_) => return None,
+        }
+    }
+    // The stream is the body's child resource: it goes first. No trailers are read.
+    drop(stream);
+    drop(body);
+    Some(kept)
+}
+
+/// Sends `resp` through `out`: one header list, the body in 4 KiB blocking writes, `finish`.
+fn send(out: ResponseOutparam, resp: &Response) {
+    let entries: Vec<(String, Vec<u8>)> = resp
+        .headers()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect();
+    let Ok(headers) = Fields::from_list(&entries) else {
+        eprintln!("tally: a response header was refused by the host");
+        return;
+    };
+    let response = OutgoingResponse::new(headers);
+    if response.set_status_code(*resp.status()).is_err() {
+        eprintln!("tally: the host refused status {}", resp.status());
+        return;
+    }
+    let Ok(body) = response.body() else {
+        return;
+    };
+    out.set(response);
+    write_body(body, resp.body());
+}
+
+/// Writes `bytes` to the response body and finishes it.
+fn write_body(body: OutgoingBody, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        let Ok(stream) = body.write() else {
+            return;
+        };
+        for chunk in bytes.chunks(IO_CHUNK_BYTES) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(body, None);
+}
+
+/// The component's request handler: reads the request, runs `handler`, sends its response and
+/// writes the request's log line.
+pub fn serve(
+    component: &str,
+    incoming: IncomingRequest,
+    out: ResponseOutparam,
+    handler: impl FnOnce(&Request) -> Response,
+) {
+    let started = Instant::now();
+    let req = Request::read(incoming);
+    let resp = if req.body_unreadable {
+        Failure::new(
+            ProblemKind::InvalidRequest,
+            "the request body could not be read",
+        )
+        .into_response()
+    } else {
+        handler(&req)
+    };
+    let route = request_log::route(&req);
+    send(out, &resp);
+    request_log::write_line(component, route, *resp.status(), started);
+}
