@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingBody};
-use spin_sdk::http::{OutgoingResponse, Response, ResponseOutparam};
+use spin_sdk::http::{OutgoingResponse, ResponseOutparam};
 use tally_core::api::ProblemKind;
 use tally_core::validation::MAX_REQUEST_BODY_BYTES;
 
@@ -88,6 +88,42 @@ impl Request {
     }
 }
 
+/// A response as the components build it: a status, header lines in order, a body.
+#[derive(Debug)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with `status`, no headers and `body`.
+    pub fn new(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// The response with the header `name` set to `value`.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.set_header(name, value);
+        self
+    }
+
+    /// Sets the header `name` to `value`, replacing any value it had.
+    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.into()));
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
 /// Reads the body up to the cap plus one byte, discarding (up to a bound) what follows; `None`
 /// when the stream failed.
 fn read_body(incoming: &IncomingRequest) -> Option<Vec<u8>> {
@@ -116,25 +152,27 @@ fn read_body(incoming: &IncomingRequest) -> Option<Vec<u8>> {
 }
 
 /// Sends `resp` through `out`: one header list, the body in 4 KiB blocking writes, `finish`.
-fn send(out: ResponseOutparam, resp: &Response) {
+fn send(out: ResponseOutparam, resp: Response) {
     let entries: Vec<(String, Vec<u8>)> = resp
-        .headers()
-        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
         .collect();
     let Ok(headers) = Fields::from_list(&entries) else {
-        eprintln!("tally: a response header was refused by the host");
+        eprintln!("tally: the host refused a response header");
         return;
     };
     let response = OutgoingResponse::new(headers);
-    if response.set_status_code(*resp.status()).is_err() {
-        eprintln!("tally: the host refused status {}", resp.status());
+    // A new response's status is already 200: one host call less for most answers.
+    if resp.status != 200 && response.set_status_code(resp.status).is_err() {
+        eprintln!("tally: the host refused status {}", resp.status);
         return;
     }
     let Ok(body) = response.body() else {
         return;
     };
     out.set(response);
-    write_body(body, resp.body());
+    write_body(body, &resp.body);
 }
 
 /// Writes `bytes` to the response body and finishes it.
@@ -172,6 +210,7 @@ pub fn serve(
         handler(&req)
     };
     let route = request_log::route(&req);
-    send(out, &resp);
-    request_log::write_line(component, route, *resp.status(), started);
+    let status = resp.status();
+    send(out, resp);
+    request_log::write_line(component, route, status, started);
 }

@@ -1,9 +1,9 @@
 //! `POST /metrics` (one sample or an array of up to 1,000, stored with their pre-aggregated
 //! buckets in one atomic round trip per shard) and `GET /metrics?type=&limit=` (newest first).
 
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Method;
 
-use crate::http_io::Request;
+use crate::http_io::{Request, Response};
 use spin_sdk::redis::RedisParameter;
 use tally_core::api::{is_array_body, MetricCreated, MetricSample, MetricsList, ProblemKind};
 use tally_core::metric_store::{self, Listed, Retention, RECENT_KEY};

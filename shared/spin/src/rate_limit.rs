@@ -2,7 +2,7 @@
 //! this node remembers, else ask the token bucket on the shard the identity hashes to (one
 //! atomic round trip on the Redis server's clock), and format the headers.
 
-use crate::http_io::Request;
+use crate::http_io::{Request, Response};
 use tally_core::api::{rate_limit_headers, ProblemKind, RateLimitInfo};
 use tally_core::client_identity::Identity;
 use tally_core::rate_policy::{block_key, bucket_key, parse_policy, FailMode, RouteClass};
@@ -35,8 +35,8 @@ fn var(name: &str) -> Option<String> {
 /// carries the limiter's headers.
 pub fn limited(
     req: &Request,
-    answer: impl FnOnce(&Request, &mut Admitted) -> Result<spin_sdk::http::Response, Failure>,
-) -> spin_sdk::http::Response {
+    answer: impl FnOnce(&Request, &mut Admitted) -> Result<Response, Failure>,
+) -> Response {
     let mut limit = Admitted::default();
     let resp = crate::respond::outcome(answer(req, &mut limit));
     crate::respond::with_headers(resp, &limit.headers)

@@ -1,7 +1,9 @@
 //! Turning outcomes into HTTP responses, in one place: JSON bodies, RFC 9457 problems, 405s.
 
 use serde::Serialize;
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Method;
+
+use crate::http_io::Response;
 use tally_core::api::{Problem, ProblemKind, PROBLEM_CONTENT_TYPE};
 
 /// A request that cannot be answered normally, with the problem to answer instead.
@@ -54,16 +56,13 @@ impl Failure {
 
     /// The HTTP response for this failure.
     pub fn into_response(self) -> Response {
-        let mut builder = Response::builder();
-        builder
-            .status(self.problem.status)
-            .header("content-type", PROBLEM_CONTENT_TYPE);
+        let body = serde_json::to_vec(&self.problem).unwrap_or_default();
+        let mut resp = Response::new(self.problem.status, body)
+            .with_header("content-type", PROBLEM_CONTENT_TYPE);
         for (name, value) in self.headers {
-            builder.header(name, value);
+            resp.set_header(&name, value);
         }
-        builder
-            .body(serde_json::to_vec(&self.problem).unwrap_or_default())
-            .build()
+        resp
     }
 }
 
@@ -78,12 +77,14 @@ pub fn require_method(method: &Method, allowed: &[Method]) -> Result<(), Failure
 
 /// A JSON response with `status`.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(serde_json::to_vec(body).unwrap_or_default())
-        .build()
+    json_bytes(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response with `status` and a body that is already JSON.
+pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
+    Response::new(status, body)
+        .with_header("content-type", "application/json")
+        .with_header("cache-control", "no-store")
 }
 
 /// The response for a handler's outcome.

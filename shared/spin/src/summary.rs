@@ -2,9 +2,9 @@
 //! metric type, from its pre-aggregated buckets (never by scanning samples), cached in the
 //! node's key-value store.
 
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Method;
 
-use crate::http_io::Request;
+use crate::http_io::{Request, Response};
 use tally_core::api::{Period, ServedVia, SummaryReply};
 use tally_core::edge_cache::{freshness, Freshness};
 use tally_core::metric_store::{self, buckets_key};

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Method;
 
-use crate::http_io::Request;
+use crate::http_io::{Request, Response};
 use tally_core::api::{
     BatchReply, BatchRequest, FailedShard, ProblemKind, RecordedPage, VisitReply,
 };

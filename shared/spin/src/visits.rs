@@ -1,9 +1,9 @@
 //! `GET /visits/{page_id}` (count through the edge cache, saying where it came from),
 //! `GET /visits/{page_id}/badge.svg` (an SVG counter) and `GET /visits?top=N`.
 
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Method;
 
-use crate::http_io::Request;
+use crate::http_io::{Request, Response};
 use spin_sdk::redis::RedisParameter;
 use tally_core::api::{ProblemKind, ServedVia, VisitsReply};
 use tally_core::badge;
@@ -111,13 +111,10 @@ fn badge(req: &Request, placement: &Placement, page: &PageId) -> Result<Response
     };
     let read = read_counts(placement, page)?;
     let svg = badge::render(label, read.counts.count, &color);
-    Ok(Response::builder()
-        .status(200)
-        .header("content-type", "image/svg+xml")
-        .header("cache-control", "no-cache")
-        .header("x-served-via", read.served_via.to_string())
-        .body(svg)
-        .build())
+    Ok(Response::new(200, svg.into_bytes())
+        .with_header("content-type", "image/svg+xml")
+        .with_header("cache-control", "no-cache")
+        .with_header("x-served-via", read.served_via.to_string()))
 }
 
 fn top(req: &Request, placement: &Placement) -> Result<Response, Failure> {
