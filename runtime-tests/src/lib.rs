@@ -12,6 +12,7 @@
 
 pub mod bindings;
 pub mod compile_cache;
+pub mod component_log;
 pub mod local;
 pub mod outbound_http;
 pub mod runtime;

@@ -25,9 +25,10 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
+use crate::component_log::ComponentLog;
 use crate::spin_kv::{KeyValueAccess, KeyValueStores};
 use crate::spin_redis::{RedisAccess, RedisConnector, RedisPolicy};
-use crate::spin_variables::VariablesAccess;
+use crate::spin_variables::{ComponentVariables, VariablesAccess};
 use crate::state::RequestState;
 use crate::{bindings, compile_cache};
 
@@ -71,10 +72,10 @@ impl Default for HostOptions {
 
 /// One component, compiled and pre-instantiated, with its capabilities.
 struct LoadedComponent {
-    id: Arc<str>,
     pre: ProxyPre<RequestState>,
     allowed_hosts: Arc<AllowedHosts>,
     key_value_stores: Arc<BTreeSet<String>>,
+    variables: Arc<ComponentVariables>,
 }
 
 /// A loaded Spin application ready to serve requests.
@@ -82,10 +83,10 @@ pub struct Application {
     engine: Engine,
     router: Router,
     components: HashMap<String, LoadedComponent>,
-    resolver: Arc<Resolver>,
     kv: Arc<KeyValueStores>,
     redis: Arc<RedisConnector>,
     options: HostOptions,
+    log: ComponentLog,
     _epoch_ticker: EpochTicker,
 }
 
@@ -137,23 +138,28 @@ impl Application {
             components.insert(
                 id.clone(),
                 LoadedComponent {
-                    id: Arc::from(id.as_str()),
                     pre,
                     allowed_hosts: Arc::new(allowed_hosts),
                     key_value_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
+                    variables: Arc::new(ComponentVariables::render(
+                        resolver.clone(),
+                        id,
+                        &decl.variables.keys().cloned().collect::<Vec<_>>(),
+                    )),
                 },
             );
         }
         let redis = Arc::new(RedisConnector::new(options.redis.clone()));
-        let epoch_ticker = EpochTicker::start(engine.clone());
+        let log = ComponentLog::default();
+        let epoch_ticker = EpochTicker::start(engine.clone(), log.clone());
         Ok(Self {
             engine,
             router,
             components,
-            resolver,
             kv,
             redis,
             options,
+            log,
             _epoch_ticker: epoch_ticker,
         })
     }
@@ -166,6 +172,12 @@ impl Application {
     /// The node-local key-value stores (for inspection in tests).
     pub fn key_value_stores(&self) -> &KeyValueStores {
         &self.kv
+    }
+
+    /// Writes out the components' buffered stdout now (it is also written every epoch tick
+    /// and when the application is dropped).
+    pub fn flush_log(&self) {
+        self.log.flush();
     }
 
     /// The options the host runs with.
@@ -228,22 +240,22 @@ impl Application {
     }
 
     fn new_store(&self, component: &LoadedComponent) -> Store<RequestState> {
-        let state = RequestState::new(
-            RedisAccess {
-                allowed: component.allowed_hosts.clone(),
-                connector: self.redis.clone(),
-            },
-            KeyValueAccess {
-                stores: self.kv.clone(),
-                allowed: component.key_value_stores.clone(),
-            },
-            VariablesAccess {
-                resolver: self.resolver.clone(),
-                component_id: component.id.clone(),
-            },
-            store_limits(&self.options),
-            self.options.captured_stdout.as_ref(),
-        );
+        let redis = RedisAccess {
+            allowed: component.allowed_hosts.clone(),
+            connector: self.redis.clone(),
+        };
+        let kv = KeyValueAccess {
+            stores: self.kv.clone(),
+            allowed: component.key_value_stores.clone(),
+        };
+        let variables = VariablesAccess {
+            variables: component.variables.clone(),
+        };
+        let limits = store_limits(&self.options);
+        let state = match &self.options.captured_stdout {
+            Some(pipe) => RequestState::new(redis, kv, variables, limits, pipe.clone()),
+            None => RequestState::new(redis, kv, variables, limits, self.log.clone()),
+        };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         let ticks = self.options.request_timeout.as_millis() / EPOCH_TICK.as_millis();
@@ -311,30 +323,40 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     Ok(linker)
 }
 
-/// Advances the engine's epoch so request deadlines fire; stops when dropped.
+/// Advances the engine's epoch so request deadlines fire, and writes out the components'
+/// buffered stdout on every tick; stops (after a last flush) when dropped.
 struct EpochTicker {
     stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    fn start(engine: Engine, log: ComponentLog) -> Self {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("tally-epoch".into())
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(EPOCH_TICK)
                 {
                     engine.increment_epoch();
+                    log.flush();
                 }
+                log.flush();
             })
             .expect("spawning the epoch thread");
-        Self { stop: Some(stop) }
+        Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! The per-request store data: everything one component instance can reach, dropped with the
 //! request. WASI gets no preopened directories, no environment and no network sockets; stdout
-//! and stderr go to the host's own (stdout can be captured in memory for tests).
+//! and stderr go to the host's own (stdout through the buffered
+//! [`ComponentLog`](crate::component_log::ComponentLog), or captured in memory for tests).
 
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::cli::StdoutStream;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -32,14 +33,10 @@ impl RequestState {
         kv: KeyValueAccess,
         variables: VariablesAccess,
         limits: StoreLimits,
-        captured_stdout: Option<&MemoryOutputPipe>,
+        stdout: impl StdoutStream + 'static,
     ) -> Self {
         let mut builder = WasiCtx::builder();
-        builder.inherit_stderr();
-        match captured_stdout {
-            Some(pipe) => builder.stdout(pipe.clone()),
-            None => builder.inherit_stdout(),
-        };
+        builder.inherit_stderr().stdout(stdout);
         let wasi = builder.build();
         Self {
             table: ResourceTable::new(),

@@ -85,16 +85,19 @@ fn main() -> Result<()> {
         }
     })?;
 
+    let app = Arc::new(app);
     if args.multi_thread_runtime {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         if let Some(workers) = args.workers {
             builder.worker_threads(workers.max(1));
         }
         let runtime = builder.enable_all().build()?;
-        runtime.block_on(serve(args, Arc::new(app), shards.as_ref()))?;
+        runtime.block_on(serve(args, app.clone(), shards.as_ref()))?;
     } else {
-        serve_per_core(args, Arc::new(app), shards.as_ref())?;
+        serve_per_core(args, app.clone(), shards.as_ref())?;
     }
+    // The components' last log lines, before the shards go.
+    app.flush_log();
     drop(shards);
     eprintln!("tally-host: stopped");
     Ok(())

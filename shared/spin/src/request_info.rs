@@ -76,5 +76,5 @@ pub fn random_hex(bytes: usize) -> String {
         // No entropy source is a platform fault; a fixed salt only weakens unique counting.
         return String::new();
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(buf)
 }
