@@ -66,7 +66,7 @@ impl Identity {
             Identity::ApiKey(key) => format!("key\0{key}"),
             Identity::Address(ip) => format!("ip\0{ip}"),
         };
-        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(tagged.as_bytes()))
+        hex::encode(xxhash_rust::xxh3::xxh3_128(tagged.as_bytes()).to_be_bytes())
     }
 }
 
@@ -139,5 +139,15 @@ mod tests {
         let k = Identity::ApiKey("1.2.3.4".into()).hashed();
         assert_ne!(a, k);
         assert!(!a.contains("1.2.3.4"));
+    }
+
+    #[test]
+    fn hashed_identities_keep_their_published_form() {
+        // Bucket and block keys already stored under these names must still be found.
+        assert_eq!(
+            Identity::Address(ip("1.2.3.4")).hashed(),
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"ip\x001.2.3.4"))
+        );
+        assert_eq!(Identity::ApiKey("k".into()).hashed().len(), 32);
     }
 }

@@ -24,6 +24,14 @@ impl RouteClass {
             RouteClass::Reads => "reads",
         }
     }
+
+    /// The variable holding the class's policy (`rate_limit_writes`, `rate_limit_reads`).
+    pub fn policy_variable(self) -> &'static str {
+        match self {
+            RouteClass::Writes => "rate_limit_writes",
+            RouteClass::Reads => "rate_limit_reads",
+        }
+    }
 }
 
 /// Why a policy string was refused.
@@ -125,6 +133,16 @@ pub fn block_key(class: RouteClass, identity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_class_reads_its_own_policy_variable() {
+        for class in [RouteClass::Writes, RouteClass::Reads] {
+            assert_eq!(
+                class.policy_variable(),
+                format!("rate_limit_{}", class.name())
+            );
+        }
+    }
 
     #[test]
     fn policies_parse_rates_periods_and_bursts() {

@@ -24,17 +24,16 @@ pub fn handle(req: &Request) -> Response {
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     respond::require_method(req.method(), &[Method::Get, Method::Head, Method::Post])?;
-    let placement = Placement::new(config::shards()?)?;
     if *req.method() == Method::Post {
-        ingest(req, &placement, limit)
+        ingest(req, limit)
     } else {
-        *limit = rate_limit::admit(req, RouteClass::Reads, 1, &placement)?;
-        list(req, &placement)
+        *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
+        list(req, &*config::placement()?)
     }
 }
 
 /// Validates the whole body before anything is written, then stores each shard's share.
-fn ingest(req: &Request, placement: &Placement, limit: &mut Admitted) -> Result<Response, Failure> {
+fn ingest(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     let body = respond::json_body(req, MAX_METRICS_BODY_BYTES)?;
     let array = is_array_body(body);
     let posted: Vec<MetricSample> = if array {
@@ -49,7 +48,8 @@ fn ingest(req: &Request, placement: &Placement, limit: &mut Admitted) -> Result<
         .map(|s| s.validate(now))
         .collect::<Result<Vec<_>, _>>()?;
     // One token per request: its work is bounded by the 1,000-sample, 256 KiB limits.
-    *limit = rate_limit::admit(req, RouteClass::Writes, 1, placement)?;
+    *limit = rate_limit::admit(req, RouteClass::Writes, 1)?;
+    let placement = config::placement()?;
     let retention = retention()?;
 
     let plan = metric_store::plan(&valid);

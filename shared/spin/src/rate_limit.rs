@@ -12,7 +12,7 @@ use tally_core::token_bucket_script::{parse_reply, script_args, ScriptError};
 
 use crate::request_info::{client_address, header, now_ms};
 use crate::respond::Failure;
-use crate::shard_io::{self, Placement, ShardError};
+use crate::shard_io::{self, ShardError};
 use crate::{node_store, request_log};
 
 /// What the limiter decided, for the response and the log line.
@@ -44,14 +44,9 @@ pub fn limited(
 
 /// Admits the request at `cost` tokens in `class`, or answers 429 (or 413 when the cost can
 /// never fit, or 503 when the limiter is unavailable and the mode is fail-closed).
-pub fn admit(
-    req: &Request,
-    class: RouteClass,
-    cost: u64,
-    placement: &Placement,
-) -> Result<Admitted, Failure> {
-    let policy_var = format!("rate_limit_{}", class.name());
-    let params = match var(&policy_var).map(|raw| parse_policy(&raw)) {
+pub fn admit(req: &Request, class: RouteClass, cost: u64) -> Result<Admitted, Failure> {
+    let policy_var = class.policy_variable();
+    let params = match var(policy_var).map(|raw| parse_policy(&raw)) {
         None | Some(Ok(None)) => {
             return Ok(Admitted {
                 headers: Vec::new(),
@@ -79,6 +74,7 @@ pub fn admit(
     }
 
     let key = bucket_key(class, &identity);
+    let placement = crate::config::placement()?;
     let shard = placement.shard_for(key.as_bytes());
     let args = script_args(&params, cost, None)
         .into_iter()

@@ -15,7 +15,7 @@ use tally_core::validation::{self, ValidationError};
 use crate::rate_limit::{self, Admitted};
 use crate::request_info::{now_ms, query_param};
 use crate::respond::{self, Failure};
-use crate::shard_io::{self, Placement, ShardError};
+use crate::shard_io::{self, ShardError};
 use crate::{config, node_cache, request_log};
 
 /// Answers a summary request.
@@ -28,8 +28,8 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     let metric_type = query_param(req, "type").ok_or(ValidationError::MetricTypeInvalid)?;
     validation::metric_type(&metric_type)?;
     let period = Period::from_query(query_param(req, "period").as_deref())?;
-    let placement = Placement::new(config::shards()?)?;
-    *limit = rate_limit::admit(req, RouteClass::Reads, 1, &placement)?;
+    *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
+    let placement = config::placement()?;
 
     let now = now_ms();
     let cached = node_cache::read_summary(&metric_type, period);

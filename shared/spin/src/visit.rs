@@ -33,13 +33,12 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     let idempotency_key = header(req, "idempotency-key")
         .map(validation::idempotency_key)
         .transpose()?;
-    let placement = Placement::new(config::shards()?)?;
     match path_info(req) {
-        "" | "/" => batch(req, &placement, idempotency_key, limit),
+        "" | "/" => batch(req, idempotency_key, limit),
         raw_page => {
             let page = validation::page_id(raw_page)?;
-            *limit = rate_limit::admit(req, RouteClass::Writes, 1, &placement)?;
-            single(req, &placement, page, idempotency_key)
+            *limit = rate_limit::admit(req, RouteClass::Writes, 1)?;
+            single(req, &*config::placement()?, page, idempotency_key)
         }
     }
 }
@@ -78,7 +77,6 @@ fn single(
 
 fn batch(
     req: &Request,
-    placement: &Placement,
     idempotency_key: Option<&str>,
     limit: &mut Admitted,
 ) -> Result<Response, Failure> {
@@ -86,7 +84,8 @@ fn batch(
     let parsed: BatchRequest = respond::parse_json(body)?;
     let visits = aggregate(&parsed)?;
     // A batch costs as many tokens as visits it carries.
-    *limit = rate_limit::admit(req, RouteClass::Writes, visits.values().sum(), placement)?;
+    *limit = rate_limit::admit(req, RouteClass::Writes, visits.values().sum())?;
+    let placement = config::placement()?;
     let body_fingerprint = fingerprint(body);
 
     let visits: Vec<(PageId, u64)> = visits.into_iter().collect();

@@ -30,8 +30,8 @@ pub fn handle(req: &Request) -> Response {
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     respond::require_method(req.method(), &[Method::Get, Method::Head])?;
-    let placement = Placement::new(config::shards()?)?;
-    *limit = rate_limit::admit(req, RouteClass::Reads, 1, &placement)?;
+    *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
+    let placement = config::placement()?;
     let info = path_info(req);
     if info.is_empty() || info == "/" {
         return top(req, &placement);
