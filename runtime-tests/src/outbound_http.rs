@@ -23,6 +23,12 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for DenyOutboundHttp {
+    /// wasmtime's default list, checked directly: the default method builds a shared closure
+    /// for every header a component sets.
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
+
     fn send_request(
         &mut self,
         _request: http::Request<wasmtime_wasi_http::WasiBody>,

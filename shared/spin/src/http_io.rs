@@ -3,21 +3,21 @@
 //! Spin SDK's `Request`/`Response` conversions cost about a third of a small request here: they
 //! copy every header into a map, parse the URI, and drive the body through the async executor
 //! with a host call per poll. This edge reads what Tally uses (method, path and query, the
-//! header list, a body capped at the largest one any endpoint accepts) and writes the response
-//! with one header list, one blocking write per 4 KiB and one `finish`.
+//! header list, and, only when a handler asks for it, a body capped at the largest one any
+//! endpoint accepts) and writes the response with one header list, one blocking write per
+//! 4 KiB and one `finish`.
 //!
 //! Every component's `wasi:http/incoming-handler` export is [`serve`]: it reads the request,
 //! runs the component's handler, sends the response, then writes the request's log line.
 
+use std::cell::OnceCell;
 use std::time::Instant;
 
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingBody};
 use spin_sdk::http::{OutgoingResponse, ResponseOutparam};
-use tally_core::api::ProblemKind;
 use tally_core::validation::MAX_REQUEST_BODY_BYTES;
 
 use crate::request_log;
-use crate::respond::Failure;
 
 /// The most one `wasi:io` stream call reads or writes.
 const IO_CHUNK_BYTES: usize = 4096;
@@ -26,32 +26,25 @@ const IO_CHUNK_BYTES: usize = 4096;
 /// sent one gets its 413 rather than a reset connection; past this the rest is left unread.
 const DISCARD_LIMIT_BYTES: usize = 4 * MAX_REQUEST_BODY_BYTES;
 
-/// An incoming request as the components see it.
+/// An incoming request as the components see it. The body is read on first use: most routes
+/// never need one (a single visit, every GET), and those skip the five host calls it costs.
 pub struct Request {
+    incoming: IncomingRequest,
     method: Method,
     path_with_query: String,
     headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-    body_unreadable: bool,
+    body: OnceCell<Option<Vec<u8>>>,
 }
 
 impl Request {
-    /// Reads the request: its body only for methods that carry one, and at most
-    /// [`MAX_REQUEST_BODY_BYTES`] + 1 bytes of it (enough for every endpoint to tell "too large").
+    /// Reads the request's head.
     fn read(incoming: IncomingRequest) -> Self {
-        let method = incoming.method();
-        let path_with_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
-        let headers = incoming.headers().entries();
-        let body = match method {
-            Method::Get | Method::Head => Some(Vec::new()),
-            _ => read_body(&incoming),
-        };
         Self {
-            method,
-            path_with_query,
-            headers,
-            body_unreadable: body.is_none(),
-            body: body.unwrap_or_default(),
+            method: incoming.method(),
+            path_with_query: incoming.path_with_query().unwrap_or_else(|| "/".into()),
+            headers: incoming.headers().entries(),
+            incoming,
+            body: OnceCell::new(),
         }
     }
 
@@ -82,9 +75,16 @@ impl Request {
             .filter_map(|(_, v)| std::str::from_utf8(v).ok())
     }
 
-    /// The body as received (at most [`MAX_REQUEST_BODY_BYTES`] + 1 bytes of it).
-    pub fn body(&self) -> &[u8] {
-        &self.body
+    /// The body as received, read on first use (GET and HEAD bodies are ignored), at most
+    /// [`MAX_REQUEST_BODY_BYTES`] + 1 bytes of it: enough for every endpoint to tell "too
+    /// large". `None` when the body could not be read.
+    pub fn body(&self) -> Option<&[u8]> {
+        self.body
+            .get_or_init(|| match self.method {
+                Method::Get | Method::Head => Some(Vec::new()),
+                _ => read_body(&self.incoming),
+            })
+            .as_deref()
     }
 }
 
@@ -200,15 +200,7 @@ pub fn serve(
 ) {
     let started = Instant::now();
     let req = Request::read(incoming);
-    let resp = if req.body_unreadable {
-        Failure::new(
-            ProblemKind::InvalidRequest,
-            "the request body could not be read",
-        )
-        .into_response()
-    } else {
-        handler(&req)
-    };
+    let resp = handler(&req);
     let route = request_log::route(&req);
     let status = resp.status();
     send(out, resp);

@@ -111,7 +111,12 @@ pub fn json_body(req: &crate::http_io::Request, limit: usize) -> Result<&[u8], F
             "send the body as application/json",
         ));
     }
-    let body = req.body();
+    let body = req.body().ok_or_else(|| {
+        Failure::new(
+            ProblemKind::InvalidRequest,
+            "the request body could not be read",
+        )
+    })?;
     tally_core::validation::body_size(body.len(), limit)?;
     Ok(body)
 }
