@@ -56,11 +56,11 @@ pub fn note_limiter(outcome: &'static str) {
 /// The route the log line names: the method and Spin's matched route pattern (never the path,
 /// which holds page ids).
 pub(crate) fn route(req: &Request) -> String {
-    format!(
-        "{} {}",
-        req.method(),
-        crate::request_info::last_header(req, "spin-matched-route").unwrap_or("?")
-    )
+    let pattern = crate::request_info::last_header(req, "spin-matched-route").unwrap_or("?");
+    let mut route = req.method().to_string();
+    route.push(' ');
+    route.push_str(pattern);
+    route
 }
 
 /// Writes the request's log line, with the outcomes noted while it was handled.

@@ -51,26 +51,46 @@ impl RateLimitInfo {
     }
 }
 
-/// The rate-limit headers as (name, value) pairs, in a fixed order.
+/// The rate-limit headers as (name, value) pairs, in a fixed order. Built on every limited
+/// request, so numbers are written with `itoa` rather than the formatting machinery.
 pub fn rate_limit_headers(info: &RateLimitInfo) -> Vec<(&'static str, String)> {
     let policy = sf_string(&info.policy);
     let mut headers = vec![
         (
             "RateLimit-Policy",
-            format!("{policy};q={};w={}", info.limit, info.window_s),
+            [
+                policy.as_str(),
+                ";q=",
+                &number(info.limit),
+                ";w=",
+                &number(info.window_s),
+            ]
+            .concat(),
         ),
         (
             "RateLimit",
-            format!("{policy};r={};t={}", info.remaining, info.reset_s),
+            [
+                policy.as_str(),
+                ";r=",
+                &number(info.remaining),
+                ";t=",
+                &number(info.reset_s),
+            ]
+            .concat(),
         ),
-        ("X-RateLimit-Limit", info.limit.to_string()),
-        ("X-RateLimit-Remaining", info.remaining.to_string()),
-        ("X-RateLimit-Reset", info.reset_s.to_string()),
+        ("X-RateLimit-Limit", number(info.limit)),
+        ("X-RateLimit-Remaining", number(info.remaining)),
+        ("X-RateLimit-Reset", number(info.reset_s)),
     ];
     if let Some(retry_after_s) = info.retry_after_s {
-        headers.push(("Retry-After", retry_after_s.to_string()));
+        headers.push(("Retry-After", number(retry_after_s)));
     }
     headers
+}
+
+/// A number in decimal.
+fn number(n: u64) -> String {
+    itoa::Buffer::new().format(n).to_string()
 }
 
 /// An RFC 8941 sf-string: quoted, `"` and `\` escaped, only printable ASCII kept.
