@@ -103,6 +103,19 @@ fn a_batch_makes_one_round_trip_per_shard() {
 }
 
 #[test]
+fn a_chunked_batch_is_read_like_one_with_a_length() {
+    // The host never shows a component `Transfer-Encoding` (Spin strips it too), so a body
+    // without a length must still be read when the batch handler asks for it.
+    let shards = RedisShards::start(1).unwrap();
+    let host = tally_host(&shards, &[]);
+    let body = r#"{"visits":[{"page":"chunked","count":5},{"page":"also","count":2}]}"#;
+    let reply = support::post_chunked(&host.url("/visit"), body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["total_added"], 7);
+    assert_eq!(stored_count(&shards.shards()[0], "chunked"), Some(5));
+}
+
+#[test]
 fn idempotent_retries_count_once_and_a_changed_body_is_422() {
     let shards = RedisShards::start(2).unwrap();
     let host = tally_host(&shards, &[]);

@@ -248,6 +248,16 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// `POST url` with a JSON body sent chunked (`Transfer-Encoding: chunked`, no length).
+pub fn post_chunked(url: &str, body: &str) -> Reply {
+    let mut reader = body.as_bytes();
+    let resp = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .send(ureq::SendBody::from_reader(&mut reader));
+    reply(resp.expect("POST completes"))
+}
+
 /// `POST url` with exactly these headers and this body (no content type added).
 pub fn post_raw(url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut req = agent().post(url);
