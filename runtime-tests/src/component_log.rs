@@ -2,8 +2,8 @@
 //!
 //! Each request writes its log line to stdout. Passing every line straight to the host's
 //! stdout costs a locked write system call per request, a measurable share of a small one.
-//! Instead, lines are appended to one in-memory buffer and the host's epoch thread writes it
-//! out every tick (10 ms) and once more when the application stops. Lines keep their order;
+//! Instead, lines are appended to one in-memory buffer and a host thread of its own writes it
+//! out every 10 ms and once more when the application stops. Lines keep their order;
 //! a component's single write is never split. If the buffer ever holds more than
 //! [`FLUSH_AT_BYTES`] (stdout is slower than the traffic), the writer flushes it itself, so
 //! memory stays bounded and a slow stdout slows requests rather than growing the heap.

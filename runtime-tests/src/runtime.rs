@@ -87,7 +87,8 @@ pub struct Application {
     redis: Arc<RedisConnector>,
     options: HostOptions,
     log: ComponentLog,
-    _epoch_ticker: EpochTicker,
+    _epoch_ticker: Ticker,
+    _log_flusher: Ticker,
 }
 
 /// A routed request's outcome before it becomes an HTTP response.
@@ -151,7 +152,12 @@ impl Application {
         }
         let redis = Arc::new(RedisConnector::new(options.redis.clone()));
         let log = ComponentLog::default();
-        let epoch_ticker = EpochTicker::start(engine.clone(), log.clone());
+        let epoch_engine = engine.clone();
+        let epoch_ticker = Ticker::start("tally-epoch", move || epoch_engine.increment_epoch());
+        // Its own thread: a stdout that blocks (a full pipe) must not stop the epoch, or
+        // request deadlines would stop firing.
+        let flushed = log.clone();
+        let log_flusher = Ticker::start("tally-log", move || flushed.flush());
         Ok(Self {
             engine,
             router,
@@ -161,6 +167,7 @@ impl Application {
             options,
             log,
             _epoch_ticker: epoch_ticker,
+            _log_flusher: log_flusher,
         })
     }
 
@@ -174,7 +181,7 @@ impl Application {
         &self.kv
     }
 
-    /// Writes out the components' buffered stdout now (it is also written every epoch tick
+    /// Writes out the components' buffered stdout now (it is also written every 10 ms
     /// and when the application is dropped).
     pub fn flush_log(&self) {
         self.log.flush();
@@ -323,28 +330,27 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     Ok(linker)
 }
 
-/// Advances the engine's epoch so request deadlines fire, and writes out the components'
-/// buffered stdout on every tick; stops (after a last flush) when dropped.
-struct EpochTicker {
+/// A thread that runs `tick` every [`EPOCH_TICK`] (advancing the engine's epoch so request
+/// deadlines fire; writing out the components' buffered stdout), and once more when dropped.
+struct Ticker {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl EpochTicker {
-    fn start(engine: Engine, log: ComponentLog) -> Self {
+impl Ticker {
+    fn start(name: &str, mut tick: impl FnMut() + Send + 'static) -> Self {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("tally-epoch".into())
+            .name(name.into())
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(EPOCH_TICK)
                 {
-                    engine.increment_epoch();
-                    log.flush();
+                    tick();
                 }
-                log.flush();
+                tick();
             })
-            .expect("spawning the epoch thread");
+            .expect("spawning a ticker thread");
         Self {
             stop: Some(stop),
             thread: Some(thread),
@@ -352,7 +358,7 @@ impl EpochTicker {
     }
 }
 
-impl Drop for EpochTicker {
+impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.take();
         if let Some(thread) = self.thread.take() {
