@@ -145,7 +145,7 @@ impl Application {
                     variables: Arc::new(ComponentVariables::render(
                         resolver.clone(),
                         id,
-                        &decl.variables.keys().cloned().collect::<Vec<_>>(),
+                        decl.variables.keys(),
                     )),
                 },
             );

@@ -22,9 +22,13 @@ pub struct ComponentVariables {
 
 impl ComponentVariables {
     /// Renders every variable `component_id` declares.
-    pub fn render(resolver: Arc<Resolver>, component_id: &str, keys: &[String]) -> Self {
+    pub fn render<'k>(
+        resolver: Arc<Resolver>,
+        component_id: &str,
+        keys: impl IntoIterator<Item = &'k String>,
+    ) -> Self {
         let rendered = keys
-            .iter()
+            .into_iter()
             .map(|key| (key.clone(), resolver.resolve(component_id, key)))
             .collect();
         Self {

@@ -63,21 +63,19 @@ impl Identity {
     /// and in logs: XXH3-128, as hex, of a tagged binary form (`key\0` and the key's bytes,
     /// `ip4\0` or `ip6\0` and the address's octets; no text formatting on the request path).
     pub fn hashed(&self) -> String {
-        let mut tagged = Vec::with_capacity(32);
-        match self {
-            Identity::ApiKey(key) => {
-                tagged.extend_from_slice(b"key\0");
-                tagged.extend_from_slice(key.as_bytes());
-            }
+        let (v4, v6);
+        let (tag, bytes): (&[u8], &[u8]) = match self {
+            Identity::ApiKey(key) => (b"key\0", key.as_bytes()),
             Identity::Address(IpAddr::V4(ip)) => {
-                tagged.extend_from_slice(b"ip4\0");
-                tagged.extend_from_slice(&ip.octets());
+                v4 = ip.octets();
+                (b"ip4\0", &v4)
             }
             Identity::Address(IpAddr::V6(ip)) => {
-                tagged.extend_from_slice(b"ip6\0");
-                tagged.extend_from_slice(&ip.octets());
+                v6 = ip.octets();
+                (b"ip6\0", &v6)
             }
-        }
+        };
+        let tagged = [tag, bytes].concat();
         hex::encode(xxhash_rust::xxh3::xxh3_128(&tagged).to_be_bytes())
     }
 }

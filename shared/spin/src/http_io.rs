@@ -16,6 +16,7 @@ use std::time::Instant;
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingBody};
 use spin_sdk::http::{OutgoingResponse, ResponseOutparam};
 use tally_core::validation::MAX_REQUEST_BODY_BYTES;
+use wasi::io::streams::{OutputStream, StreamError};
 
 use crate::request_log;
 
@@ -92,7 +93,8 @@ impl Request {
 #[derive(Debug)]
 pub struct Response {
     status: u16,
-    headers: Vec<(String, String)>,
+    /// Kept in the form `wasi:http` takes, so sending copies nothing.
+    headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
 }
 
@@ -115,7 +117,8 @@ impl Response {
     /// Sets the header `name` to `value`, replacing any value it had.
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_string(), value.into()));
+        self.headers
+            .push((name.to_string(), value.into().into_bytes()));
     }
 
     /// The status code.
@@ -141,7 +144,7 @@ fn read_body(incoming: &IncomingRequest) -> Option<Vec<u8>> {
                     break;
                 }
             }
-            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(StreamError::Closed) => break,
             Err(_) => return None,
         }
     }
@@ -153,12 +156,7 @@ fn read_body(incoming: &IncomingRequest) -> Option<Vec<u8>> {
 
 /// Sends `resp` through `out`: one header list, the body in 4 KiB blocking writes, `finish`.
 fn send(out: ResponseOutparam, resp: Response) {
-    let entries: Vec<(String, Vec<u8>)> = resp
-        .headers
-        .into_iter()
-        .map(|(name, value)| (name, value.into_bytes()))
-        .collect();
-    let Ok(headers) = Fields::from_list(&entries) else {
+    let Ok(headers) = Fields::from_list(&resp.headers) else {
         eprintln!("tally: the host refused a response header");
         return;
     };
@@ -181,13 +179,19 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) {
         let Ok(stream) = body.write() else {
             return;
         };
-        for chunk in bytes.chunks(IO_CHUNK_BYTES) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                return;
-            }
+        if write_all(&stream, bytes).is_err() {
+            return;
         }
     }
     let _ = OutgoingBody::finish(body, None);
+}
+
+/// Writes `bytes` to `stream` with one `blocking-write-and-flush` per 4 KiB (the most one call
+/// takes): the response body, and the log line on stdout.
+pub(crate) fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), StreamError> {
+    bytes
+        .chunks(IO_CHUNK_BYTES)
+        .try_for_each(|chunk| stream.blocking_write_and_flush(chunk))
 }
 
 /// The component's request handler: reads the request, runs `handler`, sends its response and

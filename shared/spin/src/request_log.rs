@@ -88,14 +88,8 @@ struct Line<'a> {
     outcomes: Outcomes,
 }
 
-/// Writes to stdout with one `blocking-write-and-flush` per 4 KiB (the most one call takes).
-/// `println!` costs several host calls per line through the C library's stdio, a measurable
-/// share of a request here.
+/// Writes the line to stdout directly: `println!` costs several host calls per line through
+/// the C library's stdio, a measurable share of a request here.
 fn write_stdout(bytes: &[u8]) {
-    let stdout = wasi::cli::stdout::get_stdout();
-    for chunk in bytes.chunks(4096) {
-        if stdout.blocking_write_and_flush(chunk).is_err() {
-            return;
-        }
-    }
+    let _ = crate::http_io::write_all(&wasi::cli::stdout::get_stdout(), bytes);
 }

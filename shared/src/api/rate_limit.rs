@@ -58,25 +58,11 @@ pub fn rate_limit_headers(info: &RateLimitInfo) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         (
             "RateLimit-Policy",
-            [
-                policy.as_str(),
-                ";q=",
-                &number(info.limit),
-                ";w=",
-                &number(info.window_s),
-            ]
-            .concat(),
+            sf_item(&policy, ("q", info.limit), ("w", info.window_s)),
         ),
         (
             "RateLimit",
-            [
-                policy.as_str(),
-                ";r=",
-                &number(info.remaining),
-                ";t=",
-                &number(info.reset_s),
-            ]
-            .concat(),
+            sf_item(&policy, ("r", info.remaining), ("t", info.reset_s)),
         ),
         ("X-RateLimit-Limit", number(info.limit)),
         ("X-RateLimit-Remaining", number(info.remaining)),
@@ -86,6 +72,11 @@ pub fn rate_limit_headers(info: &RateLimitInfo) -> Vec<(&'static str, String)> {
         headers.push(("Retry-After", number(retry_after_s)));
     }
     headers
+}
+
+/// An RFC 8941 item with two integer parameters: `<item>;<a>=<n>;<b>=<m>`.
+fn sf_item(item: &str, (a, n): (&str, u64), (b, m): (&str, u64)) -> String {
+    [item, ";", a, "=", &number(n), ";", b, "=", &number(m)].concat()
 }
 
 /// A number in decimal.
