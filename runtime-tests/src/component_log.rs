@@ -99,7 +99,15 @@ impl Pollable for ComponentLog {
     async fn ready(&mut self) {}
 }
 
+#[async_trait::async_trait]
 impl OutputStream for ComponentLog {
+    /// One append: the buffer is always ready and flushing is the log's own business, so
+    /// this skips the readiness checks the default makes around the write.
+    async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.append(&bytes);
+        Ok(())
+    }
+
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.append(&bytes);
         Ok(())

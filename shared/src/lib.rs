@@ -20,6 +20,7 @@ pub mod edge_cache;
 pub mod hashing;
 pub mod metric_store;
 pub mod rate_policy;
+pub mod request_log;
 pub mod rfc3339;
 pub mod scripts;
 pub mod token_bucket;

@@ -10,19 +10,7 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 use crate::http_io::Request;
-use serde::Serialize;
-
-#[derive(Default, Serialize)]
-struct Outcomes {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    shards: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limiter: Option<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    breaker_open: Vec<String>,
-}
+use tally_core::request_log::{Line, Outcomes};
 
 thread_local! {
     static OUTCOMES: RefCell<Outcomes> = RefCell::new(Outcomes::default());
@@ -65,27 +53,15 @@ pub(crate) fn route(req: &Request) -> String {
 
 /// Writes the request's log line, with the outcomes noted while it was handled.
 pub(crate) fn write_line(component: &str, route: String, status: u16, started: Instant) {
+    let outcomes = OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut()));
     let line = Line {
         component,
-        route,
+        route: &route,
         status,
-        latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-        outcomes: OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut())),
+        latency_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        outcomes: &outcomes,
     };
-    if let Ok(mut bytes) = serde_json::to_vec(&line) {
-        bytes.push(b'\n');
-        write_stdout(&bytes);
-    }
-}
-
-/// The log line of one request.
-#[derive(Serialize)]
-struct Line<'a> {
-    component: &'a str,
-    route: String,
-    status: u16,
-    latency_ms: f64,
-    outcomes: Outcomes,
+    write_stdout(&line.to_json_line());
 }
 
 /// Writes the line to stdout directly: `println!` costs several host calls per line through
