@@ -58,6 +58,9 @@ fn every_request_logs_one_json_line_without_addresses_or_secrets() {
         .unwrap()
         .is_empty());
     assert_eq!(lines[1]["outcomes"]["cache"], "hit");
+    // A handler that reads no header still names its matched route.
+    assert_eq!(lines[2]["route"], "GET /health/...");
+    assert_eq!(lines[3]["route"], "POST /health/...");
     assert_eq!(lines[3]["status"], 405);
     for line in &lines {
         assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);

@@ -27,24 +27,26 @@ const IO_CHUNK_BYTES: usize = 4096;
 /// sent one gets its 413 rather than a reset connection; past this the rest is left unread.
 const DISCARD_LIMIT_BYTES: usize = 4 * MAX_REQUEST_BODY_BYTES;
 
-/// An incoming request as the components see it. The body is read on first use: most routes
-/// never need one (a single visit, every GET), and those skip the five host calls it costs.
+/// An incoming request as the components see it. The header list and the body are read on
+/// first use: most routes never need a body (a single visit, every GET), and a probe needs no
+/// header but the matched route, so neither pays for what it does not read (the list costs
+/// the host an allocation in the component per name and per value).
 pub struct Request {
     incoming: IncomingRequest,
     method: Method,
     path_with_query: String,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: OnceCell<Vec<(String, Vec<u8>)>>,
     body: OnceCell<Option<Vec<u8>>>,
 }
 
 impl Request {
-    /// Reads the request's head.
+    /// Reads the request's head: method and path with query.
     fn read(incoming: IncomingRequest) -> Self {
         Self {
             method: incoming.method(),
             path_with_query: incoming.path_with_query().unwrap_or_else(|| "/".into()),
-            headers: incoming.headers().entries(),
             incoming,
+            headers: OnceCell::new(),
             body: OnceCell::new(),
         }
     }
@@ -70,10 +72,30 @@ impl Request {
 
     /// Every value of the header `name` that is valid UTF-8, in the order received.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
+        self.header_list()
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// The last valid UTF-8 value of the header `name`. When nothing has needed the whole
+    /// header list, only this header is fetched.
+    pub fn last_header_value(&self, name: &str) -> Option<String> {
+        if self.headers.get().is_some() {
+            return self.header_values(name).last().map(str::to_owned);
+        }
+        let fields = self.incoming.headers();
+        let values = fields.get(&name.to_ascii_lowercase());
+        values
+            .into_iter()
+            .rev()
+            .find_map(|value| String::from_utf8(value).ok())
+    }
+
+    /// The header list, read on first use.
+    fn header_list(&self) -> &[(String, Vec<u8>)] {
+        self.headers
+            .get_or_init(|| self.incoming.headers().entries())
     }
 
     /// The body as received, read on first use (GET and HEAD bodies are ignored), at most

@@ -44,10 +44,10 @@ pub fn note_limiter(outcome: &'static str) {
 /// The route the log line names: the method and Spin's matched route pattern (never the path,
 /// which holds page ids).
 pub(crate) fn route(req: &Request) -> String {
-    let pattern = crate::request_info::last_header(req, "spin-matched-route").unwrap_or("?");
+    let pattern = req.last_header_value("spin-matched-route");
     let mut route = req.method().to_string();
     route.push(' ');
-    route.push_str(pattern);
+    route.push_str(pattern.as_deref().unwrap_or("?"));
     route
 }
 
