@@ -236,39 +236,23 @@ pub fn page_id(raw: &str) -> Result<PageId, ValidationError> {
     Ok(PageId(id.to_owned()))
 }
 
+/// Percent-decodes strictly: every `%` must start an escape of two hex digits (the
+/// `percent-encoding` crate passes a malformed escape through as is), and the result must be
+/// UTF-8.
 fn percent_decode(raw: &str) -> Result<Cow<'_, str>, ValidationError> {
-    if !raw.contains('%') {
-        return Ok(Cow::Borrowed(raw));
-    }
     let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = bytes.get(i + 1).and_then(|&c| hex_value(c));
-            let lo = bytes.get(i + 2).and_then(|&c| hex_value(c));
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                _ => return Err(ValidationError::PageIdBadEncoding),
-            }
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(ValidationError::PageIdBadEncoding);
     }
-    String::from_utf8(out)
-        .map(Cow::Owned)
+    percent_encoding::percent_decode(bytes)
+        .decode_utf8()
         .map_err(|_| ValidationError::PageIdNotUtf8)
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A metric sample that passed validation.
