@@ -67,9 +67,13 @@ impl RedisConnector {
     }
 
     async fn connect(&self, address: &str) -> Result<MultiplexedConnection, Error> {
-        let key = (address.to_string(), std::thread::current().id());
-        if self.policy.reuse_connections {
-            if let Some(conn) = self.reusable.lock().unwrap().get(&key) {
+        // Only reuse needs a key (fresh connections, as Spin opens them, skip building one).
+        let key = self
+            .policy
+            .reuse_connections
+            .then(|| (address.to_string(), std::thread::current().id()));
+        if let Some(key) = &key {
+            if let Some(conn) = self.reusable.lock().unwrap().get(key) {
                 return Ok(conn.clone());
             }
         }
@@ -88,7 +92,7 @@ impl RedisConnector {
                 return Err(other(err));
             }
         };
-        if self.policy.reuse_connections {
+        if let Some(key) = key {
             self.reusable.lock().unwrap().insert(key, conn.clone());
         }
         Ok(conn)
