@@ -84,8 +84,9 @@ impl Request {
         if self.headers.get().is_some() {
             return self.header_values(name).last().map(str::to_owned);
         }
+        // Field names compare case-insensitively in `wasi:http`: no lowercasing needed.
         let fields = self.incoming.headers();
-        let values = fields.get(&name.to_ascii_lowercase());
+        let values = fields.get(name);
         values
             .into_iter()
             .rev()
@@ -227,8 +228,7 @@ pub fn serve(
     let started = Instant::now();
     let req = Request::read(incoming);
     let resp = handler(&req);
-    let route = request_log::route(&req);
     let status = resp.status();
     send(out, resp);
-    request_log::write_line(component, route, status, started);
+    request_log::write_line(component, &req, status, started);
 }

@@ -43,7 +43,7 @@ pub fn note_limiter(outcome: &'static str) {
 
 /// The route the log line names: the method and Spin's matched route pattern (never the path,
 /// which holds page ids).
-pub(crate) fn route(req: &Request) -> String {
+fn route(req: &Request) -> String {
     let pattern = req.last_header_value("spin-matched-route");
     let mut route = req.method().to_string();
     route.push(' ');
@@ -51,9 +51,11 @@ pub(crate) fn route(req: &Request) -> String {
     route
 }
 
-/// Writes the request's log line, with the outcomes noted while it was handled.
-pub(crate) fn write_line(component: &str, route: String, status: u16, started: Instant) {
+/// Writes the request's log line, with the outcomes noted while it was handled. Called after
+/// the answer is sent, so reading the route header is not on the client's path.
+pub(crate) fn write_line(component: &str, req: &Request, status: u16, started: Instant) {
     let outcomes = OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut()));
+    let route = route(req);
     let line = Line {
         component,
         route: &route,
