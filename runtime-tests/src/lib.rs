@@ -8,11 +8,13 @@
 //! - [`runtime`]: load `spin.toml`, compile and pre-instantiate components, run one request;
 //! - [`server`]: the HTTP front door and its request log;
 //! - [`spin_redis`], [`spin_kv`], [`spin_variables`]: the Spin interfaces components import;
+//! - [`io_counts`]: what each request asked of the key-value store and Redis;
 //! - [`shards`]: real `redis-server` processes on free loopback ports for tests and local runs.
 
 pub mod bindings;
 pub mod compile_cache;
 pub mod component_log;
+pub mod io_counts;
 pub mod local;
 pub mod outbound_http;
 pub mod runtime;

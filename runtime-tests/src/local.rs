@@ -1,6 +1,8 @@
 //! An application served on a free loopback port from a background thread, for tests and
 //! benchmarks: `LocalHost::start` returns once the port accepts connections; dropping the
-//! handle shuts the server down and joins the thread.
+//! handle shuts the server down and joins the thread. Unless the options name a state
+//! directory, each local host keeps its SQLite key-value store in a temporary directory of its
+//! own (removed with it), so no test sees another's node-local state.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,6 +13,7 @@ use anyhow::{Context, Result};
 
 use crate::runtime::{Application, HostOptions};
 use crate::server::{Server, ServerOptions};
+use crate::spin_kv::KeyValueBackend;
 
 /// A running local server.
 pub struct LocalHost {
@@ -18,16 +21,28 @@ pub struct LocalHost {
     app: Arc<Application>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    _state_dir: Option<tempfile::TempDir>,
 }
 
 impl LocalHost {
     /// Loads `manifest` with `SPIN_VARIABLE_*` values from `env` and serves it on 127.0.0.1.
     pub fn start(
         manifest: &Path,
-        options: HostOptions,
+        mut options: HostOptions,
         server_options: ServerOptions,
         env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Result<Self> {
+        let mut state_dir = None;
+        if options.key_value == (KeyValueBackend::Sqlite { state_dir: None }) {
+            let dir = tempfile::Builder::new()
+                .prefix("tally-state-")
+                .tempdir()
+                .context("creating a state directory")?;
+            options.key_value = KeyValueBackend::Sqlite {
+                state_dir: Some(dir.path().to_path_buf()),
+            };
+            state_dir = Some(dir);
+        }
         let app = Arc::new(Application::load_with_env(manifest, options, env)?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -53,6 +68,7 @@ impl LocalHost {
             app,
             stop: Some(stop),
             thread: Some(thread),
+            _state_dir: state_dir,
         })
     }
 

@@ -26,7 +26,8 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::component_log::ComponentLog;
-use crate::spin_kv::{KeyValueAccess, KeyValueStores};
+use crate::io_counts::{IoSnapshot, IoTotals};
+use crate::spin_kv::{KeyValueAccess, KeyValueBackend, KeyValueStores};
 use crate::spin_redis::{RedisAccess, RedisConnector, RedisPolicy};
 use crate::spin_variables::{ComponentVariables, VariablesAccess};
 use crate::state::RequestState;
@@ -55,6 +56,11 @@ pub struct HostOptions {
     pub pooling: bool,
     /// Collect the components' stdout here instead of the host's (tests read log lines).
     pub captured_stdout: Option<MemoryOutputPipe>,
+    /// Collect the components' stderr here instead of the host's (tests keep their output
+    /// readable).
+    pub captured_stderr: Option<MemoryOutputPipe>,
+    /// Where the `default` key-value store lives: a SQLite file as on Spin (default), or memory.
+    pub key_value: KeyValueBackend,
 }
 
 impl Default for HostOptions {
@@ -66,6 +72,8 @@ impl Default for HostOptions {
             request_timeout: Duration::from_secs(30),
             pooling: true,
             captured_stdout: None,
+            captured_stderr: None,
+            key_value: KeyValueBackend::default(),
         }
     }
 }
@@ -85,6 +93,7 @@ pub struct Application {
     components: HashMap<String, LoadedComponent>,
     kv: Arc<KeyValueStores>,
     redis: Arc<RedisConnector>,
+    io: Arc<IoTotals>,
     options: HostOptions,
     log: ComponentLog,
     _epoch_ticker: Ticker,
@@ -121,7 +130,11 @@ impl Application {
 
         let engine = build_engine(&options)?;
         let linker = anyhow_of(build_linker(&engine))?;
-        let kv = Arc::new(KeyValueStores::with_default_store());
+        let app_dir = manifest.parent().unwrap_or(Path::new("."));
+        let kv = Arc::new(KeyValueStores::with_default_store(
+            &options.key_value,
+            app_dir,
+        )?);
 
         let mut components = HashMap::new();
         for (id, decl) in &app.components {
@@ -164,6 +177,7 @@ impl Application {
             components,
             kv,
             redis,
+            io: Arc::default(),
             options,
             log,
             _epoch_ticker: epoch_ticker,
@@ -179,6 +193,11 @@ impl Application {
     /// The node-local key-value stores (for inspection in tests).
     pub fn key_value_stores(&self) -> &KeyValueStores {
         &self.kv
+    }
+
+    /// What every finished instance asked of the key-value store and Redis, summed.
+    pub fn io_totals(&self) -> IoSnapshot {
+        self.io.snapshot()
     }
 
     /// Writes out the components' buffered stdout now (it is also written every 10 ms
@@ -226,11 +245,14 @@ impl Application {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
 
+        let totals = self.io.clone();
         let task = tokio::task::spawn(async move {
-            proxy
+            let handled = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, request, outparam)
-                .await
+                .await;
+            totals.add(&store.data().io);
+            handled
         });
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
@@ -259,9 +281,10 @@ impl Application {
             variables: component.variables.clone(),
         };
         let limits = store_limits(&self.options);
+        let stderr = self.options.captured_stderr.clone();
         let state = match &self.options.captured_stdout {
-            Some(pipe) => RequestState::new(redis, kv, variables, limits, pipe.clone()),
-            None => RequestState::new(redis, kv, variables, limits, self.log.clone()),
+            Some(pipe) => RequestState::new(redis, kv, variables, limits, pipe.clone(), stderr),
+            None => RequestState::new(redis, kv, variables, limits, self.log.clone(), stderr),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);

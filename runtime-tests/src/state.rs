@@ -1,14 +1,16 @@
 //! The per-request store data: everything one component instance can reach, dropped with the
 //! request. WASI gets no preopened directories, no environment and no network sockets; stdout
 //! and stderr go to the host's own (stdout through the buffered
-//! [`ComponentLog`](crate::component_log::ComponentLog), or captured in memory for tests).
+//! [`ComponentLog`](crate::component_log::ComponentLog)), or are captured in memory for tests.
 
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::cli::StdoutStream;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::io_counts::RequestIo;
 use crate::outbound_http::DenyOutboundHttp;
 use crate::spin_kv::KeyValueAccess;
 use crate::spin_redis::RedisAccess;
@@ -24,6 +26,8 @@ pub struct RequestState {
     pub(crate) redis: RedisAccess,
     pub(crate) kv: KeyValueAccess,
     pub(crate) variables: VariablesAccess,
+    /// What this instance has asked of the key-value store and Redis so far.
+    pub(crate) io: RequestIo,
 }
 
 impl RequestState {
@@ -34,9 +38,14 @@ impl RequestState {
         variables: VariablesAccess,
         limits: StoreLimits,
         stdout: impl StdoutStream + 'static,
+        stderr: Option<MemoryOutputPipe>,
     ) -> Self {
         let mut builder = WasiCtx::builder();
-        builder.inherit_stderr().stdout(stdout);
+        builder.stdout(stdout);
+        match stderr {
+            Some(pipe) => builder.stderr(pipe),
+            None => builder.inherit_stderr(),
+        };
         let wasi = builder.build();
         Self {
             table: ResourceTable::new(),
@@ -47,6 +56,7 @@ impl RequestState {
             redis,
             kv,
             variables,
+            io: RequestIo::default(),
         }
     }
 }

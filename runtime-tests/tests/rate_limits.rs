@@ -6,8 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::{eventually, get_with, home_shard, parallel, post_with, tally_host};
-use tally_core::client_identity::Identity;
-use tally_core::rate_policy::{bucket_key, RouteClass};
+use tally_core::rate_policy::RouteClass;
 use tally_host::shards::RedisShards;
 
 fn limits(writes: &str, reads: &str) -> Vec<(&'static str, String)> {
@@ -111,43 +110,66 @@ fn a_batch_costs_its_visits_and_one_that_can_never_fit_is_413() {
 fn forwarded_for_counts_only_through_trusted_proxies() {
     let shards = RedisShards::start(2).unwrap();
     // Untrusted peer (no proxies configured): X-Forwarded-For is ignored, one shared bucket.
-    let host = tally_host(&shards, &limits("off", "2/600s"));
-    let read = |xff: &str| get_with(&host.url("/visits/x"), &[("x-forwarded-for", xff)]).status;
-    assert_eq!(read("198.51.100.1"), 200);
-    assert_eq!(read("198.51.100.2"), 200);
-    assert_eq!(read("198.51.100.3"), 429);
+    let host = tally_host(&shards, &limits("2/600s", "off"));
+    let visit =
+        |xff: &str| post_with(&host.url("/visit/x"), &[("x-forwarded-for", xff)], None).status;
+    assert_eq!(visit("198.51.100.1"), 200);
+    assert_eq!(visit("198.51.100.2"), 200);
+    assert_eq!(visit("198.51.100.3"), 429);
     drop(host);
 
     let shards = RedisShards::start(2).unwrap();
-    let mut vars = limits("off", "2/600s");
+    let mut vars = limits("2/600s", "off");
     vars.push(("trusted_proxies", "127.0.0.1/32".into()));
     let host = tally_host(&shards, &vars);
-    let read = |xff: &str| get_with(&host.url("/visits/x"), &[("x-forwarded-for", xff)]).status;
-    assert_eq!(read("203.0.113.7"), 200);
-    assert_eq!(read("203.0.113.7"), 200);
+    let visit =
+        |xff: &str| post_with(&host.url("/visit/x"), &[("x-forwarded-for", xff)], None).status;
+    assert_eq!(visit("203.0.113.7"), 200);
+    assert_eq!(visit("203.0.113.7"), 200);
     assert_eq!(
-        read("203.0.113.7"),
+        visit("203.0.113.7"),
         429,
         "the client behind the proxy is limited"
     );
     assert_eq!(
-        read("203.0.113.8"),
+        visit("203.0.113.8"),
         200,
         "another client has its own bucket"
     );
     // A forged chain: the client claims to be 203.0.113.8, the proxy appends the real peer.
     assert_eq!(
-        read("203.0.113.8, 203.0.113.7"),
+        visit("203.0.113.8, 203.0.113.7"),
         429,
         "forging cannot borrow a bucket"
     );
 }
 
-fn limiter_shard_for_loopback(shards: &RedisShards, class: RouteClass) -> String {
-    let identity = Identity::Address("127.0.0.1".parse().unwrap()).hashed();
-    home_shard(shards, &bucket_key(class, &identity))
-        .name()
-        .to_string()
+#[test]
+fn cached_reads_are_not_charged_but_every_shard_read_is() {
+    let shards = RedisShards::start(2).unwrap();
+    let host = tally_host(&shards, &limits("off", "3/600s"));
+    let read = |page: &str| get_with(&host.url(&format!("/visits/{page}")), &[]);
+    // The first read of a page asks its shard: charged, with the limiter's headers.
+    let miss = read("popular");
+    assert_eq!(miss.status, 200);
+    assert_eq!(
+        miss.json()["served_via"].as_str().unwrap().get(..6),
+        Some("redis_")
+    );
+    assert_eq!(miss.header("x-ratelimit-remaining"), Some("2"));
+    // Reads served from the node's cache call no shard: not charged, no limiter headers.
+    for _ in 0..20 {
+        let hit = read("popular");
+        assert_eq!(hit.status, 200);
+        assert_eq!(hit.json()["served_via"], "cache");
+        assert_eq!(hit.header("x-ratelimit-remaining"), None);
+    }
+    // Reads that must ask a shard spend the bucket as before.
+    assert_eq!(read("other-1").header("x-ratelimit-remaining"), Some("1"));
+    assert_eq!(read("other-2").header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(read("other-3").status, 429);
+    // A blocked client is refused even what the cache could answer.
+    assert_eq!(read("popular").status, 429);
 }
 
 #[test]
@@ -157,7 +179,7 @@ fn an_unreachable_limiter_fails_open_by_default_and_closed_when_asked() {
         let mut vars = limits("off", "100/60s");
         vars.push(("rate_limit_fail_mode", mode.into()));
         let host = tally_host(&shards, &vars);
-        let limiter = limiter_shard_for_loopback(&shards, RouteClass::Reads);
+        let limiter = support::limiter_shard_for_loopback(&shards, RouteClass::Reads);
         let page = (0..100)
             .map(|i| format!("p{i}"))
             .find(|p| home_shard(&shards, p).name() != limiter)

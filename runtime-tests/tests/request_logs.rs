@@ -34,6 +34,7 @@ fn every_request_logs_one_json_line_without_addresses_or_secrets() {
     );
     assert_eq!(post_with(&host.url("/visit/home"), &[], None).status, 200);
     assert_eq!(get(&host.url("/visits/home")).status, 200);
+    assert_eq!(get(&host.url("/visits/home")).status, 200);
     let health = get(&host.url("/health"));
     assert_eq!(health.status, 200);
     assert!(!health.body.contains(password), "health shows no password");
@@ -44,12 +45,15 @@ fn every_request_logs_one_json_line_without_addresses_or_secrets() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    assert_eq!(lines.len(), 4, "{output}");
+    assert_eq!(lines.len(), 5, "{output}");
     let components: Vec<&str> = lines
         .iter()
         .map(|l| l["component"].as_str().unwrap())
         .collect();
-    assert_eq!(components, ["visit", "visits", "health", "health"]);
+    assert_eq!(
+        components,
+        ["visit", "visits", "visits", "health", "health"]
+    );
     assert_eq!(lines[0]["route"], "POST /visit/...");
     assert_eq!(lines[0]["status"], 200);
     assert_eq!(lines[0]["outcomes"]["limiter"], "allowed");
@@ -57,11 +61,17 @@ fn every_request_logs_one_json_line_without_addresses_or_secrets() {
         .as_array()
         .unwrap()
         .is_empty());
-    assert_eq!(lines[1]["outcomes"]["cache"], "hit");
+    // The visit wrote nothing through: the first read asks the shard, the second is cached
+    // and, calling no shard, is not charged.
+    assert_eq!(lines[1]["outcomes"]["cache"], "miss");
+    assert_eq!(lines[1]["outcomes"]["limiter"], "allowed");
+    assert_eq!(lines[2]["outcomes"]["cache"], "hit");
+    assert_eq!(lines[2]["outcomes"]["limiter"], "uncharged");
+    assert!(lines[2]["outcomes"].get("shards").is_none(), "{}", lines[2]);
     // A handler that reads no header still names its matched route.
-    assert_eq!(lines[2]["route"], "GET /health/...");
-    assert_eq!(lines[3]["route"], "POST /health/...");
-    assert_eq!(lines[3]["status"], 405);
+    assert_eq!(lines[3]["route"], "GET /health/...");
+    assert_eq!(lines[4]["route"], "POST /health/...");
+    assert_eq!(lines[4]["status"], 405);
     for line in &lines {
         assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);
     }

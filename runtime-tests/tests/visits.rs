@@ -148,10 +148,13 @@ fn reads_are_cached_within_the_ttl_and_refreshed_after() {
     let page = "cached-page";
     post_with(&host.url(&format!("/visit/{page}")), &[], None);
     let home = home_shard(&shards, page);
-    // The visit wrote its count through to the cache.
+    // A visit writes nothing to the node's store: the first read asks the shard and caches.
     let first = get(&host.url(&format!("/visits/{page}"))).json();
-    assert_eq!(first["served_via"], "cache");
+    assert_eq!(first["served_via"], format!("redis_{}", home.name()));
     assert_eq!(first["count"], 1);
+    let second = get(&host.url(&format!("/visits/{page}"))).json();
+    assert_eq!(second["served_via"], "cache");
+    assert_eq!(second["count"], 1);
     // Change the count behind Tally's back: a fresh cache entry keeps answering 1.
     redis::cmd("ZINCRBY")
         .arg("tally:pages")
@@ -179,6 +182,10 @@ fn a_dead_shard_is_answered_from_a_stale_entry_or_503() {
     let host = tally_host(&shards, &[("cache_ttl_ms", "100".into())]);
     let page = "stale-page";
     post_with(&host.url(&format!("/visit/{page}")), &[], None);
+    assert_eq!(
+        get(&host.url(&format!("/visits/{page}"))).json()["count"],
+        1
+    );
     let home = home_shard(&shards, page).name().to_string();
     let never_cached = (0..100)
         .map(page_name)

@@ -8,8 +8,12 @@
 //! # Behaviour
 //!
 //! * **Closed**: every call is allowed. The breaker opens after `consecutive_failures`
-//!   failures in a row, or when, within a fixed window of `window_ms`, at least `min_calls`
-//!   calls were made and at least `failure_rate_percent` of them failed.
+//!   failures in a row, or when, within a window of `window_ms` that opens at a failure, at
+//!   least `min_calls` calls were made and at least `failure_rate_percent` of them failed.
+//!   Calls are counted only while the window holds a failure: a success on a breaker with no
+//!   recent failure returns the state unchanged, so a healthy shard's calls cost no write to
+//!   the node's store (on Spin a key-value write is a durable SQLite transaction). The rate is
+//!   therefore the failure rate since trouble began, not diluted by the healthy calls before.
 //! * **Open**: calls are rejected, with a retry-after. The open duration doubles with each
 //!   opening in a row (`base_open_ms`, 2x, 4x, ...), capped at `max_open_ms`; outcomes of calls
 //!   begun before opening are ignored.
@@ -372,30 +376,47 @@ pub fn step(
             window_calls,
             window_failures,
         } => {
-            let (window_start_ms, window_calls, window_failures) =
-                if now_ms.saturating_sub(window_start_ms) >= config.window_ms {
-                    (now_ms, 0, 0)
+            let expired = now_ms.saturating_sub(window_start_ms) >= config.window_ms;
+            // The window opens at a failure and counts calls only while it holds one.
+            let in_window = window_failures > 0 && !expired;
+            if !failed {
+                if in_window {
+                    BreakerState::Closed {
+                        consecutive_failures: 0,
+                        window_start_ms,
+                        window_calls: window_calls.saturating_add(1),
+                        window_failures,
+                    }
                 } else {
+                    // Nothing to remember: a healthy shard's successes leave the state as it is.
+                    BreakerState::Closed {
+                        consecutive_failures: 0,
+                        window_start_ms,
+                        window_calls: 0,
+                        window_failures: 0,
+                    }
+                }
+            } else {
+                let (window_start_ms, window_calls, window_failures) = if in_window {
                     (window_start_ms, window_calls, window_failures)
+                } else {
+                    (now_ms, 0, 0)
                 };
-            let window_calls = window_calls.saturating_add(1);
-            let window_failures = window_failures.saturating_add(u32::from(failed));
-            let consecutive_failures = if failed {
-                consecutive_failures.saturating_add(1)
-            } else {
-                0
-            };
-            let rate_tripped = window_calls >= config.min_calls
-                && u64::from(window_failures) * 100
-                    >= u64::from(config.failure_rate_percent) * u64::from(window_calls);
-            if failed && (consecutive_failures >= config.consecutive_failures || rate_tripped) {
-                open(now_ms, 1, params)
-            } else {
-                BreakerState::Closed {
-                    consecutive_failures,
-                    window_start_ms,
-                    window_calls,
-                    window_failures,
+                let window_calls = window_calls.saturating_add(1);
+                let window_failures = window_failures.saturating_add(1);
+                let consecutive_failures = consecutive_failures.saturating_add(1);
+                let rate_tripped = window_calls >= config.min_calls
+                    && u64::from(window_failures) * 100
+                        >= u64::from(config.failure_rate_percent) * u64::from(window_calls);
+                if consecutive_failures >= config.consecutive_failures || rate_tripped {
+                    open(now_ms, 1, params)
+                } else {
+                    BreakerState::Closed {
+                        consecutive_failures,
+                        window_start_ms,
+                        window_calls,
+                        window_failures,
+                    }
                 }
             }
         }
@@ -587,12 +608,63 @@ mod tests {
     fn opens_on_failure_rate_once_min_calls_reached() {
         use Event::*;
         let pattern = [
-            Success, Failure, Success, Failure, Success, Failure, Success, Failure, Success,
+            Failure, Success, Failure, Success, Failure, Success, Failure, Success, Success,
         ];
         let s = run(BreakerState::default(), &pattern, 10);
         assert_eq!(s.phase(), Phase::Closed, "9 calls are below min_calls");
         let (s, _) = step(&s, Failure, 10, &params());
         assert_eq!(s.phase(), Phase::Open, "5 of 10 failed");
+    }
+
+    #[test]
+    fn the_rate_counts_from_the_first_failure_not_the_healthy_calls_before() {
+        use Event::*;
+        let healthy = run(BreakerState::default(), &[Success; 100], 10);
+        assert_eq!(healthy, BreakerState::default(), "nothing to remember");
+        let pattern = [
+            Failure, Success, Failure, Success, Failure, Success, Failure, Success, Success,
+            Failure,
+        ];
+        assert_eq!(run(healthy, &pattern, 10).phase(), Phase::Open);
+    }
+
+    #[test]
+    fn a_success_on_a_breaker_without_recent_failures_changes_nothing() {
+        for state in [
+            BreakerState::default(),
+            closed_at(5_000),
+            BreakerState::Closed {
+                consecutive_failures: 0,
+                window_start_ms: 123,
+                window_calls: 0,
+                window_failures: 0,
+            },
+        ] {
+            assert_eq!(
+                step(&state, Event::Success, 9_999, &params()),
+                (state, None)
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_window_is_forgotten_by_the_next_success() {
+        let s = run(
+            BreakerState::default(),
+            &[Event::Failure, Event::Failure],
+            10,
+        );
+        let (s, _) = step(&s, Event::Success, 5_000, &params());
+        assert_eq!(
+            s,
+            BreakerState::Closed {
+                consecutive_failures: 0,
+                window_start_ms: 10,
+                window_calls: 0,
+                window_failures: 0
+            }
+        );
+        assert_eq!(step(&s, Event::Success, 6_000, &params()).0, s);
     }
 
     #[test]

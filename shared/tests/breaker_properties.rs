@@ -165,6 +165,38 @@ proptest! {
     }
 
     #[test]
+    fn a_healthy_shard_never_changes_the_stored_state(
+        params in params(),
+        script in proptest::collection::vec(0u64..3_000, 1..300),
+    ) {
+        // Any run of calls that all succeed, from a breaker with nothing to remember: the state
+        // to store never differs from the state loaded, so the node's store is never written.
+        let state = BreakerState::default();
+        let mut now = 1_000_000u64;
+        for dt in script {
+            now += dt;
+            let a = allow(&state, now, &params);
+            prop_assert_eq!(a.next_state, state);
+            prop_assert_eq!(step(&a.next_state, Event::Success, now, &params), (state, None));
+        }
+    }
+
+    #[test]
+    fn consecutive_failures_always_open_a_closed_breaker(
+        params in params(),
+        state in any_state(),
+        now in any::<u64>(),
+    ) {
+        // Whatever a closed breaker remembers, the configured failures in a row open it.
+        prop_assume!(state.phase() == Phase::Closed);
+        let mut s = state;
+        for _ in 0..params.config().consecutive_failures {
+            s = step(&s, Event::Failure, now, &params).0;
+        }
+        prop_assert_eq!(s.phase(), Phase::Open);
+    }
+
+    #[test]
     fn any_bytes_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
         let state = decode(&bytes);
         // Whatever came out is a state that round-trips.

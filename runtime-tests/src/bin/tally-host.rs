@@ -14,6 +14,7 @@ use clap::Parser;
 use tally_host::runtime::{Application, HostOptions};
 use tally_host::server::{Server, ServerOptions};
 use tally_host::shards::RedisShards;
+use tally_host::spin_kv::KeyValueBackend;
 use tally_host::spin_redis::RedisPolicy;
 
 /// Serve a Spin application on wasmtime, the way `spin up` would.
@@ -29,9 +30,18 @@ struct Args {
     /// Start this many local redis-server shards and set the `shards` variable to them.
     #[arg(long, default_value_t = 0)]
     shards: usize,
-    /// Open fresh Redis connections for every request, as real Spin does (default: reuse).
+    /// Keep Redis connections open across requests (one per address and worker thread).
+    /// Faster, but not what Spin does: by default every request opens its own, as on Spin.
     #[arg(long)]
-    no_redis_reuse: bool,
+    redis_reuse: bool,
+    /// Where the `default` key-value store lives: `sqlite` (a file in the state directory, as
+    /// Spin's default store) or `memory` (gone when the host stops; faster than Spin).
+    #[arg(long, value_enum, default_value_t = KvKind::Sqlite)]
+    kv: KvKind,
+    /// The state directory for the SQLite key-value store (default: `.spin` beside the
+    /// manifest, as Spin's `--state-dir`).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
     /// Redis connect timeout in milliseconds.
     #[arg(long, default_value_t = 1000)]
     redis_connect_timeout_ms: u64,
@@ -54,6 +64,15 @@ struct Args {
     workers: Option<usize>,
 }
 
+/// `--kv`: the default key-value store's backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum KvKind {
+    /// A SQLite file, as Spin's default store.
+    Sqlite,
+    /// The host's memory.
+    Memory,
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     // Library errors (wasmtime's, including the ordinary end-of-stream ones every request
@@ -71,11 +90,17 @@ fn main() -> Result<()> {
 
     let options = HostOptions {
         redis: RedisPolicy {
-            reuse_connections: !args.no_redis_reuse,
+            reuse_connections: args.redis_reuse,
             connect_timeout: Duration::from_millis(args.redis_connect_timeout_ms),
             command_timeout: Duration::from_millis(args.redis_command_timeout_ms),
         },
         pooling: !args.no_pooling,
+        key_value: match args.kv {
+            KvKind::Sqlite => KeyValueBackend::Sqlite {
+                state_dir: args.state_dir.clone(),
+            },
+            KvKind::Memory => KeyValueBackend::Memory,
+        },
         ..HostOptions::default()
     };
     let app = Application::load_with_env(&args.manifest, options, move |name| {
@@ -99,7 +124,7 @@ fn main() -> Result<()> {
     // The components' last log lines, before the shards go.
     app.flush_log();
     drop(shards);
-    eprintln!("tally-host: stopped");
+    eprintln!("tally-host: stopped after {}", app.io_totals().summary());
     Ok(())
 }
 
@@ -108,7 +133,7 @@ async fn serve(args: Args, app: Arc<Application>, shards: Option<&RedisShards>) 
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    print_banner(addr, shards);
+    print_banner(addr, shards, &app_info(&app));
     server(&args, app).serve(listener, shutdown_signal()).await
 }
 
@@ -131,6 +156,7 @@ fn serve_per_core(args: Args, app: Arc<Application>, shards: Option<&RedisShards
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let info = app_info(&app);
     let server = server(&args, app);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut addr = args.listen;
@@ -160,7 +186,7 @@ fn serve_per_core(args: Args, app: Arc<Application>, shards: Option<&RedisShards
                 })?,
         );
     }
-    print_banner(addr, shards);
+    print_banner(addr, shards, &info);
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -187,7 +213,21 @@ fn reuseport_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     Ok(socket.listen(1024)?)
 }
 
-fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>) {
+/// What the banner says about the host's own settings.
+fn app_info(app: &Application) -> String {
+    let redis = if app.options().redis.reuse_connections {
+        "reused across requests (--redis-reuse)"
+    } else {
+        "a fresh connection per request, as on Spin"
+    };
+    format!(
+        "tally-host: key-value store {}\ntally-host: Redis connections: {redis}",
+        app.key_value_stores().location()
+    )
+}
+
+fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>, info: &str) {
+    eprintln!("{info}");
     if let Some(shards) = shards {
         for shard in shards.shards() {
             eprintln!(

@@ -6,9 +6,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tally_host::io_counts::RequestIo;
 use tally_host::local::LocalHost;
 use tally_host::runtime::HostOptions;
 use tally_host::server::ServerOptions;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// How much of the components' output a test host keeps (writes beyond it are dropped).
+const CAPTURE_BYTES: usize = 64 << 20;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -45,9 +50,17 @@ pub fn start(manifest: &Path, vars: &[(&str, String)]) -> LocalHost {
     start_with(manifest, vars, HostOptions::default())
 }
 
-/// Starts a host with explicit host options.
-pub fn start_with(manifest: &Path, vars: &[(&str, String)], options: HostOptions) -> LocalHost {
+/// Starts a host with explicit host options. The components' stdout and stderr are captured
+/// in memory unless the options already say where they go, so their log lines stay out of the
+/// output of the tests.
+pub fn start_with(manifest: &Path, vars: &[(&str, String)], mut options: HostOptions) -> LocalHost {
     require_components();
+    options
+        .captured_stdout
+        .get_or_insert_with(|| MemoryOutputPipe::new(CAPTURE_BYTES));
+    options
+        .captured_stderr
+        .get_or_insert_with(|| MemoryOutputPipe::new(CAPTURE_BYTES));
     let env = env_of(vars);
     LocalHost::start(
         manifest,
@@ -283,4 +296,36 @@ pub fn command_calls(shard: &tally_host::shards::Shard, command: &str) -> u64 {
     info_field(shard, "commandstats", &format!("cmdstat_{command}"))
         .and_then(|v| v.strip_prefix("calls=")?.split(',').next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// What one request asked of the host's key-value store and Redis: runs `request` (which must
+/// make exactly one request to `host`) and waits until its instance has finished.
+pub fn io_of<T>(host: &LocalHost, request: impl FnOnce() -> T) -> (T, RequestIo) {
+    let before = host.app().io_totals();
+    let answer = request();
+    let after = eventually(Duration::from_secs(10), || {
+        let now = host.app().io_totals();
+        (now.instances > before.instances).then_some(now)
+    });
+    assert_eq!(
+        after.instances,
+        before.instances + 1,
+        "one request, one instance"
+    );
+    (answer, after.io.since(&before.io))
+}
+
+/// The shard holding the loopback client's token bucket for `class`.
+pub fn limiter_shard_for_loopback(
+    shards: &tally_host::shards::RedisShards,
+    class: tally_core::rate_policy::RouteClass,
+) -> String {
+    use tally_core::client_identity::Identity;
+    let identity = Identity::Address("127.0.0.1".parse().unwrap()).hashed();
+    home_shard(
+        shards,
+        &tally_core::rate_policy::bucket_key(class, &identity),
+    )
+    .name()
+    .to_string()
 }

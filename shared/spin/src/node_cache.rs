@@ -9,7 +9,7 @@ use tally_core::edge_cache::{
 };
 use tally_core::visit_store::PageCounts;
 
-use crate::node_store::{delete, get, set};
+use crate::node_store::{delete, exists, get, set};
 
 /// A TTL variable in milliseconds, or `default` when it is unset or unreadable.
 fn ttl(variable: &str, default: u64) -> u64 {
@@ -24,18 +24,15 @@ pub fn read(page: &str) -> Option<CacheEntry> {
     CacheEntry::decode(&get(&cache_key(page))?)
 }
 
-/// Stores fresh numbers for a page (write-through after counting, or after a read), unless
-/// the entry already holds a higher count: counts only grow, so a higher one is newer (two
-/// requests for one page may finish in either order). The store has no compare-and-set, so
-/// a narrow race remains; the TTL bounds how long it can last.
-pub fn write(page: &str, counts: PageCounts, now_ms: u64) {
-    let key = cache_key(page);
-    let newer_cached = get(&key)
-        .and_then(|b| CacheEntry::decode(&b))
-        .is_some_and(|e| e.count > counts.count);
-    if !newer_cached {
-        set(&key, &CacheEntry::new(counts, now_ms).encode());
+/// Stores numbers just read from the page's shard, unless the entry read before asking the
+/// shard (`previous`) already held a higher count: counts only grow, so a higher one is newer
+/// (two reads of one page may finish in either order). The store has no compare-and-set, so a
+/// narrow race remains; the TTL bounds how long it can last.
+pub fn write(page: &str, counts: PageCounts, now_ms: u64, previous: Option<&CacheEntry>) {
+    if previous.is_some_and(|e| e.count > counts.count) {
+        return;
     }
+    set(&cache_key(page), &CacheEntry::new(counts, now_ms).encode());
 }
 
 /// The page-count TTL from the `cache_ttl_ms` variable, or the default.
@@ -61,10 +58,15 @@ pub fn write_summary(summary: &SummaryReply, now_ms: u64) {
 }
 
 /// Drops this node's cached summaries of `metric_type`, after it stored new samples of it:
-/// a client reading through the node it wrote through sees its own writes.
+/// a client reading through the node it wrote through sees its own writes. Only entries that
+/// exist are deleted (reads are cheap; on Spin every delete is a durable SQLite write), so
+/// steady ingest of types nobody summarises on this node writes nothing.
 pub fn forget_summaries(metric_type: &str) {
     for period in [Period::All, Period::Daily, Period::Hourly] {
-        delete(&summary_key(metric_type, period));
+        let key = summary_key(metric_type, period);
+        if exists(&key) {
+            delete(&key);
+        }
     }
 }
 

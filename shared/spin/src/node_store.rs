@@ -24,6 +24,11 @@ pub fn get(key: &str) -> Option<Vec<u8>> {
     with(|store| store.get(key).ok().flatten())
 }
 
+/// Whether `key` holds a value.
+pub fn exists(key: &str) -> bool {
+    with(|store| store.exists(key).ok()).unwrap_or(false)
+}
+
 /// Stores `value` under `key`.
 pub fn set(key: &str, value: &[u8]) {
     with(|store| store.set(key, value).ok());

@@ -1,6 +1,12 @@
 //! Rate limiting, one code path for every component: identify the client, look for a block
 //! this node remembers, else ask the token bucket on the shard the identity hashes to (one
 //! atomic round trip on the Redis server's clock), and format the headers.
+//!
+//! The limiter guards what clients share: the shards. A read answered from this node's cache
+//! calls no shard, so it is admitted without a charge ([`Limiter::skip`]): charging it would
+//! cost a Redis round trip to protect nothing, since its cost to the node is the same as the
+//! 429 a blocked client gets from the remembered block. A blocked client is still refused
+//! before the cache is consulted.
 
 use crate::http_io::{Request, Response};
 use tally_core::api::{rate_limit_headers, ProblemKind, RateLimitInfo};
@@ -45,20 +51,35 @@ pub fn limited(
 /// Admits the request at `cost` tokens in `class`, or answers 429 (or 413 when the cost can
 /// never fit, or 503 when the limiter is unavailable and the mode is fail-closed).
 pub fn admit(req: &Request, class: RouteClass, cost: u64) -> Result<Admitted, Failure> {
+    limiter(req, class)?.charge(cost)
+}
+
+/// A request's standing with the limiter before anything is charged: the policy of its route
+/// class and the client's hashed identity, once a block this node remembers has been answered.
+pub struct Limiter {
+    /// `None` when the class's policy is `off`.
+    active: Option<Active>,
+}
+
+struct Active {
+    class: RouteClass,
+    params: BucketParams,
+    identity: String,
+    now_ms: u64,
+}
+
+/// The limiter for this request's `class`: 429 at once, with no Redis call, for a client whose
+/// block this node remembers; otherwise a [`Limiter`] to charge, or to skip for an answer that
+/// costs no shard call.
+pub fn limiter(req: &Request, class: RouteClass) -> Result<Limiter, Failure> {
     let policy_var = class.policy_variable();
     let params = match var(policy_var).map(|raw| parse_policy(&raw)) {
-        None | Some(Ok(None)) => {
-            return Ok(Admitted {
-                headers: Vec::new(),
-                outcome: "off",
-            })
-        }
+        None | Some(Ok(None)) => return Ok(Limiter { active: None }),
         Some(Ok(Some(params))) => params,
         Some(Err(err)) => return Err(Failure::misconfigured(format!("{policy_var}: {}", err.0))),
     };
     let identity = identity(req)?.hashed();
     let now = now_ms();
-
     if let Some(until_ms) = remembered_block(class, &identity, now) {
         let retry_after_ms = until_ms - now;
         let info = RateLimitInfo {
@@ -72,43 +93,87 @@ pub fn admit(req: &Request, class: RouteClass, cost: u64) -> Result<Admitted, Fa
         request_log::note_limiter("blocked");
         return Err(refused(&info, "blocked (remembered)"));
     }
-
-    let key = bucket_key(class, &identity);
-    let placement = crate::config::placement()?;
-    let shard = placement.shard_for(key.as_bytes());
-    let args = script_args(&params, cost, None)
-        .into_iter()
-        .map(String::into_bytes)
-        .collect();
-    let reply = shard_io::call(shard, |conn| {
-        shard_io::eval_ints(conn, &TOKEN_BUCKET, &[key.as_str()], args)
-    });
-    let decision = match reply {
-        Ok(reply) => parse_reply(&reply, cost, &params),
-        Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
-        Err(_) => return unavailable(),
-    };
-    let decision = match decision {
-        Ok(decision) => decision,
-        Err(ScriptError::Bucket(BucketError::CostExceedsCapacity { cost, capacity })) => {
-            return Err(Failure::new(
-                ProblemKind::CostExceedsCapacity,
-                format!("this request costs {cost} tokens but the limit holds at most {capacity}; split it"),
-            ))
-        }
-        Err(err) => return Err(ShardError::Protocol(err.to_string()).into_failure(&shard.name)),
-    };
-    let info = RateLimitInfo::from_decision(class.name(), &params, &decision);
-    if !decision.allowed {
-        remember_block(class, &identity, now + decision.retry_after_ms);
-        request_log::note_limiter("refused");
-        return Err(refused(&info, "refused"));
-    }
-    request_log::note_limiter("allowed");
-    Ok(Admitted {
-        headers: owned(rate_limit_headers(&info)),
-        outcome: "allowed",
+    Ok(Limiter {
+        active: Some(Active {
+            class,
+            params,
+            identity,
+            now_ms: now,
+        }),
     })
+}
+
+impl Limiter {
+    /// Admits the request without charging it: for an answer served from this node's cache,
+    /// which spends no shared capacity (it costs the node what a remembered block's 429 costs
+    /// it). Such answers carry no rate-limit headers: the bucket was not asked.
+    pub fn skip(self) -> Admitted {
+        let outcome = if self.active.is_some() {
+            "uncharged"
+        } else {
+            "off"
+        };
+        request_log::note_limiter(outcome);
+        Admitted {
+            headers: Vec::new(),
+            outcome,
+        }
+    }
+
+    /// Charges `cost` tokens on the bucket's shard (one atomic round trip on the Redis server's
+    /// clock), or answers 429 / 413 / 503 as [`admit`] says.
+    pub fn charge(self, cost: u64) -> Result<Admitted, Failure> {
+        let Some(Active {
+            class,
+            params,
+            identity,
+            now_ms,
+        }) = self.active
+        else {
+            return Ok(Admitted {
+                headers: Vec::new(),
+                outcome: "off",
+            });
+        };
+        let key = bucket_key(class, &identity);
+        let placement = crate::config::placement()?;
+        let shard = placement.shard_for(key.as_bytes());
+        let args = script_args(&params, cost, None)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        let reply = shard_io::call(shard, |conn| {
+            shard_io::eval_ints(conn, &TOKEN_BUCKET, &[key.as_str()], args)
+        });
+        let decision = match reply {
+            Ok(reply) => parse_reply(&reply, cost, &params),
+            Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
+            Err(_) => return unavailable(),
+        };
+        let decision = match decision {
+            Ok(decision) => decision,
+            Err(ScriptError::Bucket(BucketError::CostExceedsCapacity { cost, capacity })) => {
+                return Err(Failure::new(
+                    ProblemKind::CostExceedsCapacity,
+                    format!("this request costs {cost} tokens but the limit holds at most {capacity}; split it"),
+                ))
+            }
+            Err(err) => {
+                return Err(ShardError::Protocol(err.to_string()).into_failure(&shard.name))
+            }
+        };
+        let info = RateLimitInfo::from_decision(class.name(), &params, &decision);
+        if !decision.allowed {
+            remember_block(class, &identity, now_ms + decision.retry_after_ms);
+            request_log::note_limiter("refused");
+            return Err(refused(&info, "refused"));
+        }
+        request_log::note_limiter("allowed");
+        Ok(Admitted {
+            headers: owned(rate_limit_headers(&info)),
+            outcome: "allowed",
+        })
+    }
 }
 
 fn window_s(params: &BucketParams) -> u64 {

@@ -1,6 +1,11 @@
-//! Talking to Redis shards through Spin's outbound Redis interface: one connection per shard
-//! per request (Spin keeps none between requests), scripts by `EVALSHA` with `EVAL` on
-//! `NOSCRIPT`, replies checked for the shape the caller expects.
+//! Talking to Redis shards through Spin's outbound Redis interface: at most one connection per
+//! shard per request (Spin keeps none between requests, so each `open` is a new TCP connection:
+//! a request that calls a shard twice, such as a visit whose limiter bucket and page live on
+//! the same shard, reuses the first), scripts by `EVALSHA` with `EVAL` on `NOSCRIPT`, replies
+//! checked for the shape the caller expects.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 use tally_core::config::ShardConfig;
@@ -108,9 +113,9 @@ impl Placement {
     }
 }
 
-/// Runs `work` on a fresh connection to `shard` through this node's circuit breaker for it:
-/// an open breaker fails fast without connecting; the outcome (reachable or not) is recorded.
-/// Every component's shard calls go through here.
+/// Runs `work` on this request's connection to `shard` (opened on first use) through this
+/// node's circuit breaker for it: an open breaker fails fast without connecting; the outcome
+/// (reachable or not) is recorded. Every component's shard calls go through here.
 pub fn call<T>(
     shard: &ShardConfig,
     work: impl FnOnce(&Connection) -> Result<T, ShardError>,
@@ -121,13 +126,44 @@ pub fn call<T>(
         request_log::note_breaker_open(&shard.name);
         ShardError::BreakerOpen { retry_after_ms }
     })?;
-    let result = open(shard).and_then(|conn| work(&conn));
+    let result = connection(shard).and_then(|conn| work(&conn));
     let reachable = !matches!(result, Err(ShardError::Unreachable(_)));
+    if !reachable {
+        forget_connection(&shard.name);
+    }
     breaker_io::record(&shard.name, &before, reachable, &params);
     result
 }
 
-/// Opens a connection to `shard`, bypassing the breaker (health probes use this).
+thread_local! {
+    /// This request's open connections by shard name. An instance serves one request, so
+    /// they are dropped with it.
+    static CONNECTIONS: RefCell<Vec<(String, Rc<Connection>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This request's connection to `shard`, opened on first use.
+fn connection(shard: &ShardConfig) -> Result<Rc<Connection>, ShardError> {
+    let open_already = CONNECTIONS.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(name, _)| *name == shard.name)
+            .map(|(_, conn)| conn.clone())
+    });
+    if let Some(conn) = open_already {
+        return Ok(conn);
+    }
+    let conn = Rc::new(open(shard)?);
+    CONNECTIONS.with(|c| c.borrow_mut().push((shard.name.clone(), conn.clone())));
+    Ok(conn)
+}
+
+/// Drops this request's connection to a shard that failed, so a later call opens a new one.
+fn forget_connection(shard: &str) {
+    CONNECTIONS.with(|c| c.borrow_mut().retain(|(name, _)| name != shard));
+}
+
+/// Opens a new connection to `shard`, bypassing the breaker and this request's connections
+/// (health probes use this: they time the connect).
 pub fn open(shard: &ShardConfig) -> Result<Connection, ShardError> {
     Connection::open(&shard.url).map_err(|err| ShardError::Unreachable(err.to_string()))
 }

@@ -30,17 +30,16 @@ pub fn handle(req: &Request) -> Response {
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     respond::require_method(req.method(), &[Method::Get, Method::Head])?;
-    *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
-    let placement = config::placement()?;
     let info = path_info(req);
     if info.is_empty() || info == "/" {
-        return top(req, &placement);
+        *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
+        return top(req, &*config::placement()?);
     }
     if let Some(page) = info.strip_suffix(BADGE_SUFFIX) {
-        return badge(req, &placement, &validation::page_id(page)?);
+        return badge(req, &validation::page_id(page)?, limit);
     }
     let page = validation::page_id(info)?;
-    let read = read_counts(&placement, &page)?;
+    let read = read_counts(req, &page, limit)?;
     let reply = VisitsReply {
         count: read.counts.count,
         served_via: read.served_via.clone(),
@@ -61,13 +60,17 @@ struct Read {
     stale_age_s: Option<u64>,
 }
 
-/// Fresh cache entry, else the page's shard (refreshing the cache), else a stale entry.
-fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
+/// Fresh cache entry, else the page's shard (refreshing the cache), else a stale entry. A
+/// blocked client is refused first; a fresh cache entry is served without charging the
+/// limiter (no shard is called), anything else is charged one token before the shard is asked.
+fn read_counts(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Read, Failure> {
+    let limiter = rate_limit::limiter(req, RouteClass::Reads)?;
     let now = now_ms();
     let cached = node_cache::read(page.as_str());
-    if let Some(entry) = cached {
+    if let Some(entry) = &cached {
         if entry.freshness(now, node_cache::ttl_ms()) == Freshness::Fresh {
             request_log::note_cache("hit");
+            *limit = limiter.skip();
             return Ok(Read {
                 counts: entry.counts(),
                 served_via: ServedVia::Cache,
@@ -75,6 +78,8 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
             });
         }
     }
+    *limit = limiter.charge(1)?;
+    let placement = config::placement()?;
     let shard = placement.shard_for(page.as_str().as_bytes());
     let from_shard = shard_io::call(shard, |conn| {
         let reply = shard_io::eval_ints(conn, &READ_PAGE, &[], read_args(page))?;
@@ -83,7 +88,7 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
     match (from_shard, cached) {
         (Ok(counts), _) => {
             request_log::note_cache("miss");
-            node_cache::write(page.as_str(), counts, now);
+            node_cache::write(page.as_str(), counts, now, cached.as_ref());
             Ok(Read {
                 counts,
                 served_via: ServedVia::Redis(shard.name.clone()),
@@ -102,14 +107,14 @@ fn read_counts(placement: &Placement, page: &PageId) -> Result<Read, Failure> {
     }
 }
 
-fn badge(req: &Request, placement: &Placement, page: &PageId) -> Result<Response, Failure> {
+fn badge(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response, Failure> {
     let label = query_param(req, "label").unwrap_or_else(|| badge::DEFAULT_LABEL.into());
     let label = validation::badge_label(&label)?;
     let color = match query_param(req, "color") {
         Some(raw) => validation::badge_color(&raw)?,
         None => badge::DEFAULT_COLOR.to_string(),
     };
-    let read = read_counts(placement, page)?;
+    let read = read_counts(req, page, limit)?;
     let svg = badge::render(label, read.counts.count, &color);
     Ok(Response::new(200, svg.into_bytes())
         .with_header("content-type", "image/svg+xml")
