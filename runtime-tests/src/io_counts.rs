@@ -36,6 +36,7 @@ impl RequestIo {
 /// The application's totals over every finished instance.
 #[derive(Debug, Default)]
 pub struct IoTotals {
+    started: AtomicU64,
     instances: AtomicU64,
     kv_reads: AtomicU64,
     kv_writes: AtomicU64,
@@ -46,6 +47,8 @@ pub struct IoTotals {
 /// A reading of [`IoTotals`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IoSnapshot {
+    /// Instances that have been started.
+    pub started: u64,
     /// Instances that have finished (their handler returned or trapped).
     pub instances: u64,
     /// Their I/O, summed.
@@ -53,6 +56,11 @@ pub struct IoSnapshot {
 }
 
 impl IoTotals {
+    /// Counts an instance about to be created.
+    pub fn start(&self) {
+        self.started.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Adds a finished instance's counts.
     pub fn add(&self, io: &RequestIo) {
         self.kv_reads.fetch_add(io.kv_reads, Ordering::Relaxed);
@@ -69,6 +77,7 @@ impl IoTotals {
     pub fn snapshot(&self) -> IoSnapshot {
         let instances = self.instances.load(Ordering::Acquire);
         IoSnapshot {
+            started: self.started.load(Ordering::Acquire),
             instances,
             io: RequestIo {
                 kv_reads: self.kv_reads.load(Ordering::Relaxed),
@@ -81,6 +90,12 @@ impl IoTotals {
 }
 
 impl IoSnapshot {
+    /// Whether every instance started has finished (a component may still be running after
+    /// its answer was sent: it writes its log line then).
+    pub fn is_quiet(&self) -> bool {
+        self.started == self.instances
+    }
+
     /// One line for the host's shutdown message: the per-request averages.
     pub fn summary(&self) -> String {
         let per = |n: u64| n as f64 / self.instances.max(1) as f64;

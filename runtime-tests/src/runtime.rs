@@ -246,6 +246,7 @@ impl Application {
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
 
         let totals = self.io.clone();
+        totals.start();
         let task = tokio::task::spawn(async move {
             let handled = proxy
                 .wasi_http_incoming_handler()

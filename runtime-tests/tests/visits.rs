@@ -333,6 +333,26 @@ fn the_badge_is_well_formed_svg_that_escapes_user_strings() {
 type BadInput<'a> = (String, Vec<(&'a str, &'a str)>, Option<String>, u16);
 
 #[test]
+fn deeply_nested_json_is_answered_never_a_trapped_instance() {
+    // The deepest nesting a 64 KiB batch can carry, in a field the component ignores, and the
+    // deepest in the field it reads: answered (200 and 422), never a trapped instance (500).
+    let shards = RedisShards::start(2).unwrap();
+    let host = tally_host(&shards, &[]);
+    let depth = 30_000;
+    let ignored = format!(
+        r#"{{"visits":[{{"page":"deep"}}],"x":{}{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let reply = post_with(&host.url("/visit"), &[], Some(&ignored));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let read = format!(r#"{{"visits":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+    let reply = post_with(&host.url("/visit"), &[], Some(&read));
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(stored_count(home_shard(&shards, "deep"), "deep"), Some(1));
+}
+
+#[test]
 fn bad_input_gets_the_right_4xx_and_writes_nothing() {
     let shards = RedisShards::start(2).unwrap();
     let host = tally_host(&shards, &[]);

@@ -217,6 +217,21 @@ impl Default for BreakerState {
 }
 
 impl BreakerState {
+    /// Closed with nothing to remember (no failure counted): [`allow`] admits a call and a
+    /// success leaves the state as it is, whatever the parameters, so a caller may skip both
+    /// (and reading the parameters) on a healthy shard.
+    pub fn is_quiet(&self) -> bool {
+        matches!(
+            self,
+            BreakerState::Closed {
+                consecutive_failures: 0,
+                window_calls: 0,
+                window_failures: 0,
+                ..
+            }
+        )
+    }
+
     /// The phase of this state.
     pub fn phase(&self) -> Phase {
         match self {

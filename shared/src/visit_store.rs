@@ -9,12 +9,15 @@ use crate::validation::PageId;
 /// The sorted set holding every page's count on a shard.
 pub const PAGES_KEY: &str = "tally:pages";
 
-/// One page's numbers after recording or reading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One page's numbers after recording or reading (stored in the node's cache as
+/// `{"c":count,"u":uniques_today}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageCounts {
     /// Total visits.
+    #[serde(rename = "c")]
     pub count: u64,
     /// Distinct visitors today (HyperLogLog estimate, ±0.81%).
+    #[serde(rename = "u")]
     pub uniques_today: u64,
 }
 

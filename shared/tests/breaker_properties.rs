@@ -182,6 +182,26 @@ proptest! {
     }
 
     #[test]
+    fn a_quiet_breaker_admits_and_keeps_its_state_on_success_whatever_the_params(
+        params in params(),
+        since in any::<u64>(),
+        now in any::<u64>(),
+    ) {
+        // What lets a caller skip reading the parameters on a healthy shard.
+        let quiet = BreakerState::Closed {
+            consecutive_failures: 0,
+            window_start_ms: since,
+            window_calls: 0,
+            window_failures: 0,
+        };
+        prop_assert!(quiet.is_quiet());
+        let a = allow(&quiet, now, &params);
+        prop_assert_eq!((a.permit, a.next_state, a.transition), (Permit::Allowed, quiet, None));
+        prop_assert_eq!(step(&quiet, Event::Success, now, &params), (quiet, None));
+        prop_assert!(!step(&quiet, Event::Failure, now, &params).0.is_quiet());
+    }
+
+    #[test]
     fn consecutive_failures_always_open_a_closed_breaker(
         params in params(),
         state in any_state(),

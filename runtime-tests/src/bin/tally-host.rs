@@ -39,7 +39,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = KvKind::Sqlite)]
     kv: KvKind,
     /// The state directory for the SQLite key-value store (default: `.spin` beside the
-    /// manifest, as Spin's `--state-dir`).
+    /// manifest, as Spin's `--state-dir`; with `--shards`, a temporary directory removed with
+    /// the shards' data).
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Redis connect timeout in milliseconds.
@@ -87,6 +88,16 @@ fn main() -> Result<()> {
         n => Some(RedisShards::start(n).context("starting local Redis shards")?),
     };
     let shard_list = shards.as_ref().map(RedisShards::shard_list);
+    // Shards started here hold temporary data; so does the node-local state that caches it
+    // (counts, breaker views, remembered blocks), unless a state directory is named.
+    let temporary_state = match (&shards, &args.state_dir) {
+        (Some(_), None) => Some(tempfile::Builder::new().prefix("tally-state-").tempdir()?),
+        _ => None,
+    };
+    let state_dir = args
+        .state_dir
+        .clone()
+        .or_else(|| temporary_state.as_ref().map(|d| d.path().to_path_buf()));
 
     let options = HostOptions {
         redis: RedisPolicy {
@@ -96,9 +107,7 @@ fn main() -> Result<()> {
         },
         pooling: !args.no_pooling,
         key_value: match args.kv {
-            KvKind::Sqlite => KeyValueBackend::Sqlite {
-                state_dir: args.state_dir.clone(),
-            },
+            KvKind::Sqlite => KeyValueBackend::Sqlite { state_dir },
             KvKind::Memory => KeyValueBackend::Memory,
         },
         ..HostOptions::default()
@@ -124,6 +133,7 @@ fn main() -> Result<()> {
     // The components' last log lines, before the shards go.
     app.flush_log();
     drop(shards);
+    drop(temporary_state);
     eprintln!("tally-host: stopped after {}", app.io_totals().summary());
     Ok(())
 }

@@ -301,12 +301,14 @@ pub fn command_calls(shard: &tally_host::shards::Shard, command: &str) -> u64 {
 /// What one request asked of the host's key-value store and Redis: runs `request` (which must
 /// make exactly one request to `host`) and waits until its instance has finished.
 pub fn io_of<T>(host: &LocalHost, request: impl FnOnce() -> T) -> (T, RequestIo) {
-    let before = host.app().io_totals();
-    let answer = request();
-    let after = eventually(Duration::from_secs(10), || {
+    // Earlier requests' instances may still be finishing (their log lines follow the answer).
+    let quiet = || {
         let now = host.app().io_totals();
-        (now.instances > before.instances).then_some(now)
-    });
+        now.is_quiet().then_some(now)
+    };
+    let before = eventually(Duration::from_secs(10), quiet);
+    let answer = request();
+    let after = eventually(Duration::from_secs(10), quiet);
     assert_eq!(
         after.instances,
         before.instances + 1,

@@ -1,6 +1,13 @@
 //! This node's circuit breaker per shard: the core's state machine (`tally_core::breaker`),
 //! its state kept in the node's key-value store, consulted before every shard call and updated
 //! with the outcome. An open breaker fails calls fast, without opening a connection.
+//!
+//! On a healthy shard this costs one key-value read per request and shard, and nothing else:
+//! a quiet breaker (closed, nothing to remember) admits a call and takes its success without
+//! reading its thresholds (three variables) or writing its state. A state read is kept for the
+//! rest of the request, so a second call to the same shard reads nothing.
+
+use std::cell::RefCell;
 
 use tally_core::breaker::{
     self, BreakerConfig, BreakerParams, BreakerState, Event, Phase, Transition,
@@ -14,8 +21,8 @@ fn key(shard: &str) -> String {
 }
 
 /// Thresholds from the `breaker_*` variables, falling back to the core's defaults. Read once
-/// per request: an instance serves exactly one request, so the value cannot go stale.
-pub fn params() -> BreakerParams {
+/// per request, and only when a breaker is not quiet.
+fn params() -> BreakerParams {
     thread_local! {
         static PARAMS: std::cell::OnceCell<BreakerParams> = const { std::cell::OnceCell::new() };
     }
@@ -23,11 +30,7 @@ pub fn params() -> BreakerParams {
 }
 
 fn read_params() -> BreakerParams {
-    let var = |name: &str| -> Option<u64> {
-        spin_sdk::variables::get(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-    };
+    let var = |name| -> Option<u64> { crate::config::var(name).ok().and_then(|v| v.parse().ok()) };
     let defaults = BreakerConfig::default();
     let config = BreakerConfig {
         consecutive_failures: var("breaker_consecutive_failures")
@@ -47,11 +50,37 @@ fn read_params() -> BreakerParams {
     })
 }
 
-/// This node's view of `shard` (closed when nothing is stored or the entry is unreadable).
+thread_local! {
+    /// The breaker states this request has read or written, by shard.
+    static STATES: RefCell<Vec<(String, BreakerState)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This node's view of `shard` (closed when nothing is stored or the entry is unreadable),
+/// read from the store on first use in this request.
 pub fn load(shard: &str) -> BreakerState {
-    node_store::get(&key(shard))
-        .map(|bytes| breaker::decode(&bytes))
-        .unwrap_or_default()
+    let known = STATES.with(|s| {
+        s.borrow()
+            .iter()
+            .find(|(name, _)| name == shard)
+            .map(|(_, state)| *state)
+    });
+    known.unwrap_or_else(|| {
+        let state = node_store::get(&key(shard))
+            .map(|bytes| breaker::decode(&bytes))
+            .unwrap_or_default();
+        remember(shard, state);
+        state
+    })
+}
+
+fn remember(shard: &str, state: BreakerState) {
+    STATES.with(|s| {
+        let mut states = s.borrow_mut();
+        match states.iter_mut().find(|(name, _)| name == shard) {
+            Some((_, known)) => *known = state,
+            None => states.push((shard.to_string(), state)),
+        }
+    });
 }
 
 /// The phase of this node's breaker for `shard`, for health reports.
@@ -61,6 +90,7 @@ pub fn phase(shard: &str) -> Phase {
 
 fn save(shard: &str, state: &BreakerState) {
     node_store::set(&key(shard), &breaker::encode(state));
+    remember(shard, *state);
 }
 
 fn log_transition(shard: &str, transition: Option<Transition>) {
@@ -79,9 +109,12 @@ fn log_transition(shard: &str, transition: Option<Transition>) {
 }
 
 /// Whether a call to `shard` may go ahead; `Err(retry_after_ms)` when the breaker is open.
-pub fn admit(shard: &str, params: &BreakerParams) -> Result<BreakerState, u64> {
+pub fn admit(shard: &str) -> Result<BreakerState, u64> {
     let state = load(shard);
-    let admission = breaker::allow(&state, now_ms(), params);
+    if state.is_quiet() {
+        return Ok(state);
+    }
+    let admission = breaker::allow(&state, now_ms(), &params());
     if admission.next_state != state {
         save(shard, &admission.next_state);
     }
@@ -92,14 +125,17 @@ pub fn admit(shard: &str, params: &BreakerParams) -> Result<BreakerState, u64> {
     }
 }
 
-/// Records a call's outcome.
-pub fn record(shard: &str, before: &BreakerState, succeeded: bool, params: &BreakerParams) {
+/// Records a call's outcome (nothing to do for a success on a quiet breaker).
+pub fn record(shard: &str, before: &BreakerState, succeeded: bool) {
+    if succeeded && before.is_quiet() {
+        return;
+    }
     let event = if succeeded {
         Event::Success
     } else {
         Event::Failure
     };
-    let (next, transition) = breaker::step(before, event, now_ms(), params);
+    let (next, transition) = breaker::step(before, event, now_ms(), &params());
     if next != *before {
         save(shard, &next);
     }

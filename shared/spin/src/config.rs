@@ -1,6 +1,10 @@
-//! Configuration read from Spin variables, once per request.
+//! Configuration read from Spin variables, each at most once per request.
+//!
+//! On Spin every variable read goes through the host's providers (for the environment
+//! provider, a blocking section handed to another thread), a measurable share of a cheap
+//! request; an instance serves exactly one request, so a value read once cannot go stale.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 use tally_core::config::ShardConfig;
@@ -8,10 +12,40 @@ use tally_core::config::ShardConfig;
 use crate::respond::Failure;
 use crate::shard_io::Placement;
 
+type Values = Vec<(&'static str, Result<Rc<str>, String>)>;
+
+thread_local! {
+    static VALUES: RefCell<Values> = const { RefCell::new(Vec::new()) };
+}
+
+/// The variable `name`, read from Spin on first use in this request (`Err`: Spin's error, as
+/// text).
+pub fn var(name: &'static str) -> Result<Rc<str>, String> {
+    let known = VALUES.with(|v| {
+        v.borrow()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value.clone())
+    });
+    if let Some(value) = known {
+        return value;
+    }
+    let value = spin_sdk::variables::get(name)
+        .map(Rc::from)
+        .map_err(|err| err.to_string());
+    VALUES.with(|v| v.borrow_mut().push((name, value.clone())));
+    value
+}
+
+/// The variable `name` if it is set to something other than blanks.
+pub fn non_empty_var(name: &'static str) -> Option<Rc<str>> {
+    var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 /// The `shards` variable: `name=redis://host:port` pairs separated by commas.
 pub fn shards() -> Result<Vec<ShardConfig>, Failure> {
-    let raw = spin_sdk::variables::get("shards")
-        .map_err(|err| Failure::misconfigured(format!("variable shards: {err}")))?;
+    let raw =
+        var("shards").map_err(|err| Failure::misconfigured(format!("variable shards: {err}")))?;
     tally_core::config::parse_shard_list(&raw)
         .map_err(|err| Failure::misconfigured(format!("variable shards: {err}")))
 }

@@ -117,7 +117,7 @@ fn partial_failure(unstored: Vec<(&str, ShardError, Vec<&str>)>, types: usize) -
 
 /// `metrics_samples_per_type` and `metrics_retention_days`, checked.
 fn retention() -> Result<Retention, Failure> {
-    let var = |name: &str| spin_sdk::variables::get(name).ok();
+    let var = |name| crate::config::var(name).ok();
     Ok(Retention {
         samples_per_type: metric_store::samples_per_type(
             var("metrics_samples_per_type").as_deref(),

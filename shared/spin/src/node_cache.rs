@@ -1,38 +1,111 @@
-//! The node's caches in Spin's default key-value store (see `tally_core::edge_cache`): page
-//! counts for `visits`, metric summaries for `summary`. Cache failures never fail a request:
-//! they only cost a trip to the shard.
+//! The node's read cache in Spin's default key-value store (see `tally_core::edge_cache`):
+//! page counts for `visits`, metric summaries for `summary`. Cache failures never fail a
+//! request: they only cost a trip to the shard.
+//!
+//! [`read_through`] is the one way a component reads through the cache. A fresh entry is
+//! answered with no variable read, no limiter charge and no shard call: it spends nothing the
+//! node's clients share (see `rate_limit`). Anything else is charged one read token, asked of
+//! the shard and stored for the next reader; an unreachable shard is answered from an older
+//! entry, marked stale.
 
-use tally_core::api::{Period, SummaryReply};
-use tally_core::edge_cache::{
-    cache_key, summary_key, CacheEntry, CachedSummary, Stored, DEFAULT_SUMMARY_TTL_MS,
-    DEFAULT_TTL_MS,
-};
-use tally_core::visit_store::PageCounts;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tally_core::api::{Period, ServedVia};
+use tally_core::edge_cache::{summary_key, Entry, DEFAULT_SUMMARY_TTL_MS, DEFAULT_TTL_MS};
+use tally_core::rate_policy::RouteClass;
 
+use crate::http_io::Request;
 use crate::node_store::{delete, exists, get, set};
+use crate::rate_limit::{self, Admitted};
+use crate::request_info::now_ms;
+use crate::request_log;
+use crate::respond::Failure;
+use crate::shard_io::ShardError;
+
+/// What a shard answered for a read, and which shard it was.
+pub struct Fetched<T> {
+    /// The shard asked.
+    pub shard: String,
+    /// Its answer.
+    pub result: Result<T, ShardError>,
+}
+
+/// A value read through the cache and where it came from.
+pub struct CachedRead<T> {
+    /// The value.
+    pub value: T,
+    /// `cache`, `redis_<shard>` or `stale_cache`.
+    pub served_via: ServedVia,
+    /// For a stale answer, the entry's age in whole seconds (the `Age` header).
+    pub stale_age_s: Option<u64>,
+}
+
+/// How a read through the cache is made: where the entry lives, its TTL, how to ask the
+/// shard, and whether a value already cached should be kept instead of what the shard said.
+pub struct ReadThrough<'a, T> {
+    /// The entry's key in the node's store.
+    pub key: String,
+    /// The TTL for a newly stored entry (read only on a miss).
+    pub ttl_ms: fn() -> u64,
+    /// Asks the shard (only on a miss; it may read variables and build the placement).
+    pub fetch: Box<dyn FnOnce() -> Result<Fetched<T>, Failure> + 'a>,
+    /// `keep(cached, fetched)`: true to leave the cached entry as it is.
+    pub keep: fn(&T, &T) -> bool,
+}
+
+/// Reads `read.key` through this node's cache, charging the limiter only when a shard is asked.
+pub fn read_through<T: Serialize + DeserializeOwned>(
+    req: &Request,
+    read: ReadThrough<'_, T>,
+    limit: &mut Admitted,
+) -> Result<CachedRead<T>, Failure> {
+    let now = now_ms();
+    let cached = get(&read.key).and_then(|bytes| Entry::<T>::decode(&bytes));
+    if cached.as_ref().is_some_and(|e| e.is_fresh(now)) {
+        request_log::note_cache("hit");
+        *limit = rate_limit::uncharged();
+        let entry = cached.expect("a fresh entry");
+        return Ok(CachedRead {
+            value: entry.value,
+            served_via: ServedVia::Cache,
+            stale_age_s: None,
+        });
+    }
+    *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
+    let Fetched { shard, result } = (read.fetch)()?;
+    match (result, cached) {
+        (Ok(value), cached) => {
+            request_log::note_cache("miss");
+            if !cached.is_some_and(|e| (read.keep)(&e.value, &value)) {
+                set(
+                    &read.key,
+                    &Entry::new(&value, now, (read.ttl_ms)()).encode(),
+                );
+            }
+            Ok(CachedRead {
+                value,
+                served_via: ServedVia::Redis(shard),
+                stale_age_s: None,
+            })
+        }
+        (Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }), Some(entry)) => {
+            request_log::note_cache("stale");
+            Ok(CachedRead {
+                stale_age_s: Some(entry.age_ms(now) / 1000),
+                value: entry.value,
+                served_via: ServedVia::StaleCache,
+            })
+        }
+        (Err(err), _) => Err(err.into_failure(&shard)),
+    }
+}
 
 /// A TTL variable in milliseconds, or `default` when it is unset or unreadable.
-fn ttl(variable: &str, default: u64) -> u64 {
-    spin_sdk::variables::get(variable)
+fn ttl(variable: &'static str, default: u64) -> u64 {
+    crate::config::var(variable)
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
-}
-
-/// The page's cached entry, if any.
-pub fn read(page: &str) -> Option<CacheEntry> {
-    CacheEntry::decode(&get(&cache_key(page))?)
-}
-
-/// Stores numbers just read from the page's shard, unless the entry read before asking the
-/// shard (`previous`) already held a higher count: counts only grow, so a higher one is newer
-/// (two reads of one page may finish in either order). The store has no compare-and-set, so a
-/// narrow race remains; the TTL bounds how long it can last.
-pub fn write(page: &str, counts: PageCounts, now_ms: u64, previous: Option<&CacheEntry>) {
-    if previous.is_some_and(|e| e.count > counts.count) {
-        return;
-    }
-    set(&cache_key(page), &CacheEntry::new(counts, now_ms).encode());
 }
 
 /// The page-count TTL from the `cache_ttl_ms` variable, or the default.
@@ -40,21 +113,9 @@ pub fn ttl_ms() -> u64 {
     ttl("cache_ttl_ms", DEFAULT_TTL_MS)
 }
 
-/// The cached summary of `metric_type` over `period`, if any.
-pub fn read_summary(metric_type: &str, period: Period) -> Option<CachedSummary> {
-    CachedSummary::decode(&get(&summary_key(metric_type, period))?)
-}
-
-/// Stores a summary just computed from its shard.
-pub fn write_summary(summary: &SummaryReply, now_ms: u64) {
-    let entry = CachedSummary {
-        stored_at_ms: now_ms,
-        summary: summary.clone(),
-    };
-    set(
-        &summary_key(&summary.metric_type, summary.period),
-        &entry.encode(),
-    );
+/// The summary TTL from the `summary_cache_ttl_ms` variable, or the default.
+pub fn summary_ttl_ms() -> u64 {
+    ttl("summary_cache_ttl_ms", DEFAULT_SUMMARY_TTL_MS)
 }
 
 /// Drops this node's cached summaries of `metric_type`, after it stored new samples of it:
@@ -68,9 +129,4 @@ pub fn forget_summaries(metric_type: &str) {
             delete(&key);
         }
     }
-}
-
-/// The summary TTL from the `summary_cache_ttl_ms` variable, or the default.
-pub fn summary_ttl_ms() -> u64 {
-    ttl("summary_cache_ttl_ms", DEFAULT_SUMMARY_TTL_MS)
 }

@@ -3,10 +3,12 @@
 //! atomic round trip on the Redis server's clock), and format the headers.
 //!
 //! The limiter guards what clients share: the shards. A read answered from this node's cache
-//! calls no shard, so it is admitted without a charge ([`Limiter::skip`]): charging it would
-//! cost a Redis round trip to protect nothing, since its cost to the node is the same as the
-//! 429 a blocked client gets from the remembered block. A blocked client is still refused
-//! before the cache is consulted.
+//! calls no shard, so it is admitted without a charge ([`uncharged`]): charging it would cost
+//! a Redis round trip (and on Spin a variable read and a key-value read) to protect nothing,
+//! since it costs the node no more than the 429 a blocked client gets from its remembered
+//! block. So a client's reads reach the shards at most at its `rate_limit_reads` rate, and
+//! each page is refreshed on a node at most once per `cache_ttl_ms` whoever asks; a blocked
+//! client may still read what the cache holds.
 
 use crate::http_io::{Request, Response};
 use tally_core::api::{rate_limit_headers, ProblemKind, RateLimitInfo};
@@ -16,6 +18,7 @@ use tally_core::scripts::TOKEN_BUCKET;
 use tally_core::token_bucket::{BucketError, BucketParams};
 use tally_core::token_bucket_script::{parse_reply, script_args, ScriptError};
 
+use crate::config::non_empty_var;
 use crate::request_info::{client_address, header, now_ms};
 use crate::respond::Failure;
 use crate::shard_io::{self, ShardError};
@@ -28,12 +31,6 @@ pub struct Admitted {
     pub headers: Vec<(String, String)>,
     /// `allowed`, `off`, or the fail mode used when the limiter was unavailable.
     pub outcome: &'static str,
-}
-
-fn var(name: &str) -> Option<String> {
-    spin_sdk::variables::get(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
 }
 
 /// Answers a request with a rate-limited handler: `answer` calls [`admit`] and leaves what it
@@ -51,35 +48,20 @@ pub fn limited(
 /// Admits the request at `cost` tokens in `class`, or answers 429 (or 413 when the cost can
 /// never fit, or 503 when the limiter is unavailable and the mode is fail-closed).
 pub fn admit(req: &Request, class: RouteClass, cost: u64) -> Result<Admitted, Failure> {
-    limiter(req, class)?.charge(cost)
-}
-
-/// A request's standing with the limiter before anything is charged: the policy of its route
-/// class and the client's hashed identity, once a block this node remembers has been answered.
-pub struct Limiter {
-    /// `None` when the class's policy is `off`.
-    active: Option<Active>,
-}
-
-struct Active {
-    class: RouteClass,
-    params: BucketParams,
-    identity: String,
-    now_ms: u64,
-}
-
-/// The limiter for this request's `class`: 429 at once, with no Redis call, for a client whose
-/// block this node remembers; otherwise a [`Limiter`] to charge, or to skip for an answer that
-/// costs no shard call.
-pub fn limiter(req: &Request, class: RouteClass) -> Result<Limiter, Failure> {
     let policy_var = class.policy_variable();
-    let params = match var(policy_var).map(|raw| parse_policy(&raw)) {
-        None | Some(Ok(None)) => return Ok(Limiter { active: None }),
+    let params = match non_empty_var(policy_var).map(|raw| parse_policy(&raw)) {
+        None | Some(Ok(None)) => {
+            return Ok(Admitted {
+                headers: Vec::new(),
+                outcome: "off",
+            })
+        }
         Some(Ok(Some(params))) => params,
         Some(Err(err)) => return Err(Failure::misconfigured(format!("{policy_var}: {}", err.0))),
     };
     let identity = identity(req)?.hashed();
     let now = now_ms();
+
     if let Some(until_ms) = remembered_block(class, &identity, now) {
         let retry_after_ms = until_ms - now;
         let info = RateLimitInfo {
@@ -93,86 +75,52 @@ pub fn limiter(req: &Request, class: RouteClass) -> Result<Limiter, Failure> {
         request_log::note_limiter("blocked");
         return Err(refused(&info, "blocked (remembered)"));
     }
-    Ok(Limiter {
-        active: Some(Active {
-            class,
-            params,
-            identity,
-            now_ms: now,
-        }),
+
+    let key = bucket_key(class, &identity);
+    let placement = crate::config::placement()?;
+    let shard = placement.shard_for(key.as_bytes());
+    let args = script_args(&params, cost, None)
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    let reply = shard_io::call(shard, |conn| {
+        shard_io::eval_ints(conn, &TOKEN_BUCKET, &[key.as_str()], args)
+    });
+    let decision = match reply {
+        Ok(reply) => parse_reply(&reply, cost, &params),
+        Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
+        Err(_) => return unavailable(),
+    };
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(ScriptError::Bucket(BucketError::CostExceedsCapacity { cost, capacity })) => {
+            return Err(Failure::new(
+                ProblemKind::CostExceedsCapacity,
+                format!("this request costs {cost} tokens but the limit holds at most {capacity}; split it"),
+            ))
+        }
+        Err(err) => return Err(ShardError::Protocol(err.to_string()).into_failure(&shard.name)),
+    };
+    let info = RateLimitInfo::from_decision(class.name(), &params, &decision);
+    if !decision.allowed {
+        remember_block(class, &identity, now + decision.retry_after_ms);
+        request_log::note_limiter("refused");
+        return Err(refused(&info, "refused"));
+    }
+    request_log::note_limiter("allowed");
+    Ok(Admitted {
+        headers: owned(rate_limit_headers(&info)),
+        outcome: "allowed",
     })
 }
 
-impl Limiter {
-    /// Admits the request without charging it: for an answer served from this node's cache,
-    /// which spends no shared capacity (it costs the node what a remembered block's 429 costs
-    /// it). Such answers carry no rate-limit headers: the bucket was not asked.
-    pub fn skip(self) -> Admitted {
-        let outcome = if self.active.is_some() {
-            "uncharged"
-        } else {
-            "off"
-        };
-        request_log::note_limiter(outcome);
-        Admitted {
-            headers: Vec::new(),
-            outcome,
-        }
-    }
-
-    /// Charges `cost` tokens on the bucket's shard (one atomic round trip on the Redis server's
-    /// clock), or answers 429 / 413 / 503 as [`admit`] says.
-    pub fn charge(self, cost: u64) -> Result<Admitted, Failure> {
-        let Some(Active {
-            class,
-            params,
-            identity,
-            now_ms,
-        }) = self.active
-        else {
-            return Ok(Admitted {
-                headers: Vec::new(),
-                outcome: "off",
-            });
-        };
-        let key = bucket_key(class, &identity);
-        let placement = crate::config::placement()?;
-        let shard = placement.shard_for(key.as_bytes());
-        let args = script_args(&params, cost, None)
-            .into_iter()
-            .map(String::into_bytes)
-            .collect();
-        let reply = shard_io::call(shard, |conn| {
-            shard_io::eval_ints(conn, &TOKEN_BUCKET, &[key.as_str()], args)
-        });
-        let decision = match reply {
-            Ok(reply) => parse_reply(&reply, cost, &params),
-            Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
-            Err(_) => return unavailable(),
-        };
-        let decision = match decision {
-            Ok(decision) => decision,
-            Err(ScriptError::Bucket(BucketError::CostExceedsCapacity { cost, capacity })) => {
-                return Err(Failure::new(
-                    ProblemKind::CostExceedsCapacity,
-                    format!("this request costs {cost} tokens but the limit holds at most {capacity}; split it"),
-                ))
-            }
-            Err(err) => {
-                return Err(ShardError::Protocol(err.to_string()).into_failure(&shard.name))
-            }
-        };
-        let info = RateLimitInfo::from_decision(class.name(), &params, &decision);
-        if !decision.allowed {
-            remember_block(class, &identity, now_ms + decision.retry_after_ms);
-            request_log::note_limiter("refused");
-            return Err(refused(&info, "refused"));
-        }
-        request_log::note_limiter("allowed");
-        Ok(Admitted {
-            headers: owned(rate_limit_headers(&info)),
-            outcome: "allowed",
-        })
+/// Admits an answer that calls no shard, without asking the limiter (it reads no variable and
+/// no remembered block): such an answer carries no rate-limit headers.
+pub fn uncharged() -> Admitted {
+    request_log::note_limiter("uncharged");
+    Admitted {
+        headers: Vec::new(),
+        outcome: "uncharged",
     }
 }
 
@@ -201,7 +149,11 @@ fn refused(info: &RateLimitInfo, why: &str) -> Failure {
 
 /// The limiter's shard is unreachable or its breaker is open.
 fn unavailable() -> Result<Admitted, Failure> {
-    let mode = FailMode::parse(&var("rate_limit_fail_mode").unwrap_or_default());
+    let mode = FailMode::parse(
+        non_empty_var("rate_limit_fail_mode")
+            .as_deref()
+            .unwrap_or_default(),
+    );
     request_log::note_limiter(mode.label());
     match mode {
         FailMode::Open => Ok(Admitted {
@@ -220,7 +172,7 @@ fn unavailable() -> Result<Admitted, Failure> {
 /// The caller's identity: its API key when the deployment names a key header and the request
 /// has one, else its address (X-Forwarded-For only through trusted proxies).
 fn identity(req: &Request) -> Result<Identity, Failure> {
-    if let Some(name) = var("api_key_header") {
+    if let Some(name) = non_empty_var("api_key_header") {
         if let Some(key) = header(req, &name).filter(|k| !k.is_empty() && k.len() <= 256) {
             return Ok(Identity::ApiKey(key.to_string()));
         }

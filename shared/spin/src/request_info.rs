@@ -27,15 +27,17 @@ pub fn joined_header(req: &Request, name: &str) -> Option<String> {
 }
 
 /// The part of the path after the component's route prefix (`spin-path-info`), as sent.
-pub fn path_info(req: &Request) -> &str {
-    last_header(req, "spin-path-info").unwrap_or("")
+/// Fetched on its own, so a request that needs no other header (a cached read) never has the
+/// whole header list copied into the component.
+pub fn path_info(req: &Request) -> String {
+    req.last_header_value("spin-path-info").unwrap_or_default()
 }
 
 /// The client's address: the connecting peer from `spin-client-addr`, or, when that peer is in
 /// the `trusted_proxies` variable, the right-most untrusted hop of `X-Forwarded-For`. Rate
 /// limiting and unique-visitor counting both use this, so they agree on who the client is.
 pub fn client_address(req: &Request) -> Result<IpAddr, Failure> {
-    let trusted = spin_sdk::variables::get("trusted_proxies").unwrap_or_default();
+    let trusted = crate::config::var("trusted_proxies").unwrap_or_default();
     let trusted = parse_trusted_proxies(&trusted)
         .map_err(|err| Failure::misconfigured(format!("trusted_proxies: {}", err.0)))?;
     let peer: IpAddr = peer_ip(req).parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));

@@ -120,9 +120,8 @@ pub fn call<T>(
     shard: &ShardConfig,
     work: impl FnOnce(&Connection) -> Result<T, ShardError>,
 ) -> Result<T, ShardError> {
-    let params = breaker_io::params();
     request_log::note_shard(&shard.name);
-    let before = breaker_io::admit(&shard.name, &params).map_err(|retry_after_ms| {
+    let before = breaker_io::admit(&shard.name).map_err(|retry_after_ms| {
         request_log::note_breaker_open(&shard.name);
         ShardError::BreakerOpen { retry_after_ms }
     })?;
@@ -131,7 +130,7 @@ pub fn call<T>(
     if !reachable {
         forget_connection(&shard.name);
     }
-    breaker_io::record(&shard.name, &before, reachable, &params);
+    breaker_io::record(&shard.name, &before, reachable);
     result
 }
 

@@ -36,7 +36,7 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     let idempotency_key = header(req, "idempotency-key")
         .map(validation::idempotency_key)
         .transpose()?;
-    match path_info(req) {
+    match path_info(req).as_str() {
         "" | "/" => batch(req, idempotency_key, limit),
         raw_page => {
             let page = validation::page_id(raw_page)?;

@@ -5,20 +5,21 @@ use spin_sdk::http::Method;
 
 use crate::http_io::{Request, Response};
 use spin_sdk::redis::RedisParameter;
-use tally_core::api::{ProblemKind, ServedVia, VisitsReply};
+use tally_core::api::{ProblemKind, VisitsReply};
 use tally_core::badge;
-use tally_core::edge_cache::Freshness;
+use tally_core::edge_cache::cache_key;
 use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::READ_PAGE;
 use tally_core::top_pages::{merge_top, parse_ranked, TopReply};
 use tally_core::validation::{self, PageId};
 use tally_core::visit_store::{parse_read_reply, read_args, PageCounts, PAGES_KEY};
 
+use crate::node_cache::{CachedRead, Fetched, ReadThrough};
 use crate::rate_limit::{self, Admitted};
-use crate::request_info::{now_ms, path_info, query_param};
+use crate::request_info::{path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, Placement, ShardError};
-use crate::{config, node_cache, request_log};
+use crate::{config, node_cache};
 
 /// The suffix that asks for a badge instead of JSON.
 const BADGE_SUFFIX: &str = "/badge.svg";
@@ -38,12 +39,12 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     if let Some(page) = info.strip_suffix(BADGE_SUFFIX) {
         return badge(req, &validation::page_id(page)?, limit);
     }
-    let page = validation::page_id(info)?;
+    let page = validation::page_id(&info)?;
     let read = read_counts(req, &page, limit)?;
     let reply = VisitsReply {
-        count: read.counts.count,
-        served_via: read.served_via.clone(),
-        uniques_today: Some(read.counts.uniques_today),
+        count: read.value.count,
+        served_via: read.served_via,
+        uniques_today: Some(read.value.uniques_today),
     };
     let mut resp = respond::json(200, &reply);
     if let Some(age_s) = read.stale_age_s {
@@ -52,59 +53,34 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     Ok(resp)
 }
 
-/// A page's numbers and where they came from.
-struct Read {
-    counts: PageCounts,
-    served_via: ServedVia,
-    /// Set when a stale cache entry was served: its age in whole seconds.
-    stale_age_s: Option<u64>,
-}
-
-/// Fresh cache entry, else the page's shard (refreshing the cache), else a stale entry. A
-/// blocked client is refused first; a fresh cache entry is served without charging the
-/// limiter (no shard is called), anything else is charged one token before the shard is asked.
-fn read_counts(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Read, Failure> {
-    let limiter = rate_limit::limiter(req, RouteClass::Reads)?;
-    let now = now_ms();
-    let cached = node_cache::read(page.as_str());
-    if let Some(entry) = &cached {
-        if entry.freshness(now, node_cache::ttl_ms()) == Freshness::Fresh {
-            request_log::note_cache("hit");
-            *limit = limiter.skip();
-            return Ok(Read {
-                counts: entry.counts(),
-                served_via: ServedVia::Cache,
-                stale_age_s: None,
-            });
-        }
-    }
-    *limit = limiter.charge(1)?;
-    let placement = config::placement()?;
-    let shard = placement.shard_for(page.as_str().as_bytes());
-    let from_shard = shard_io::call(shard, |conn| {
-        let reply = shard_io::eval_ints(conn, &READ_PAGE, &[], read_args(page))?;
-        parse_read_reply(&reply).map_err(|e| ShardError::Protocol(e.0))
-    });
-    match (from_shard, cached) {
-        (Ok(counts), _) => {
-            request_log::note_cache("miss");
-            node_cache::write(page.as_str(), counts, now, cached.as_ref());
-            Ok(Read {
-                counts,
-                served_via: ServedVia::Redis(shard.name.clone()),
-                stale_age_s: None,
-            })
-        }
-        (Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }), Some(entry)) => {
-            request_log::note_cache("stale");
-            Ok(Read {
-                counts: entry.counts(),
-                served_via: ServedVia::StaleCache,
-                stale_age_s: Some(entry.age_ms(now) / 1000),
-            })
-        }
-        (Err(err), _) => Err(err.into_failure(&shard.name)),
-    }
+/// A page's numbers through this node's cache (see `node_cache::read_through`).
+fn read_counts(
+    req: &Request,
+    page: &PageId,
+    limit: &mut Admitted,
+) -> Result<CachedRead<PageCounts>, Failure> {
+    let fetch = || {
+        let placement = config::placement()?;
+        let shard = placement.shard_for(page.as_str().as_bytes());
+        let result = shard_io::call(shard, |conn| {
+            let reply = shard_io::eval_ints(conn, &READ_PAGE, &[], read_args(page))?;
+            parse_read_reply(&reply).map_err(|e| ShardError::Protocol(e.0))
+        });
+        Ok(Fetched {
+            shard: shard.name.clone(),
+            result,
+        })
+    };
+    let read = ReadThrough {
+        key: cache_key(page.as_str()),
+        ttl_ms: node_cache::ttl_ms,
+        fetch: Box::new(fetch),
+        // Counts only grow, so a higher cached count is newer (two reads of one page may
+        // finish in either order); the store has no compare-and-set, and the TTL bounds the
+        // narrow race that remains.
+        keep: |cached, fetched| cached.count > fetched.count,
+    };
+    node_cache::read_through(req, read, limit)
 }
 
 fn badge(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response, Failure> {
@@ -115,7 +91,7 @@ fn badge(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response,
         None => badge::DEFAULT_COLOR.to_string(),
     };
     let read = read_counts(req, page, limit)?;
-    let svg = badge::render(label, read.counts.count, &color);
+    let svg = badge::render(label, read.value.count, &color);
     Ok(Response::new(200, svg.into_bytes())
         .with_header("content-type", "image/svg+xml")
         .with_header("cache-control", "no-cache")
