@@ -41,7 +41,7 @@ ensure_load_tools() {
 build_components() {
   say "building the components for wasm32-wasip2"
   cargo build --target wasm32-wasip2 --profile component \
-    -p visit -p visits -p metrics -p summary -p health -p spin-probe
+    -p visit -p visits -p metrics -p summary -p health -p spin-probe -p incr-yardstick
 }
 
 # Prints a free loopback TCP port.

@@ -36,10 +36,26 @@ use crate::{bindings, compile_cache};
 /// How often the epoch ticks; request deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Linear memory kept resident (and reset with memset) per pooled slot.
+/// Linear memory kept resident (and reset with memset) per pooled slot, as Spin keeps it.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// Table memory kept resident per pooled slot, as Spin keeps it.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 512 << 10;
 /// Decommits batched together when memory beyond the resident part must be returned.
 const DECOMMIT_BATCH: usize = 16;
+
+/// How a pooled instance slot's memory is made fresh for the next request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemoryReset {
+    /// As Spin v4.0.2 configures wasmtime's pooling allocator: the first 2 MiB of linear memory
+    /// (and 512 KiB of tables) stay resident and are zeroed or restored from the module's
+    /// data with memset/memcpy, as far as the instance's memory reaches. So a component that
+    /// starts with, or grows to, more memory pays for it on every request, here as on Spin.
+    #[default]
+    LikeSpin,
+    /// Only the pages the instance dirtied are reset (Linux 6.7+ `PAGEMAP_SCAN`; elsewhere as
+    /// `LikeSpin`): cheaper, and blind to a component's memory size. Not what Spin does.
+    DirtyPages,
+}
 
 /// Host settings that are not part of the Spin application.
 #[derive(Clone, Debug)]
@@ -61,6 +77,8 @@ pub struct HostOptions {
     pub captured_stderr: Option<MemoryOutputPipe>,
     /// Where the `default` key-value store lives: a SQLite file as on Spin (default), or memory.
     pub key_value: KeyValueBackend,
+    /// How pooled instance memory is reset between requests.
+    pub memory_reset: MemoryReset,
 }
 
 impl Default for HostOptions {
@@ -74,6 +92,7 @@ impl Default for HostOptions {
             captured_stdout: None,
             captured_stderr: None,
             key_value: KeyValueBackend::default(),
+            memory_reset: MemoryReset::default(),
         }
     }
 }
@@ -328,13 +347,15 @@ fn build_engine(options: &HostOptions) -> Result<Engine> {
             .total_tables(slots * 4)
             .total_stacks(slots)
             .max_memory_size(options.max_instance_memory_bytes)
-            // Reset a freed instance's memory with memset instead of madvise: on small VMs each
-            // madvise costs TLB-shootdown IPIs, the largest share of per-request cost.
+            // Reset a freed instance's memory with memset instead of madvise (Spin's settings):
+            // on small VMs each madvise costs TLB-shootdown IPIs.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
+            .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
             .decommit_batch_size(DECOMMIT_BATCH)
-            // Reset only the pages an instance dirtied (Linux 6.7+; ignored elsewhere).
-            .pagemap_scan(wasmtime::Enabled::Auto);
+            .pagemap_scan(match options.memory_reset {
+                MemoryReset::LikeSpin => wasmtime::Enabled::No,
+                MemoryReset::DirtyPages => wasmtime::Enabled::Auto,
+            });
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_reservation(options.max_instance_memory_bytes as u64);
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tally_host::runtime::{Application, HostOptions};
+use tally_host::runtime::{Application, HostOptions, MemoryReset};
 use tally_host::server::{Server, ServerOptions};
 use tally_host::shards::RedisShards;
 use tally_host::spin_kv::KeyValueBackend;
@@ -38,6 +38,11 @@ struct Args {
     /// Spin's default store) or `memory` (gone when the host stops; faster than Spin).
     #[arg(long, value_enum, default_value_t = KvKind::Sqlite)]
     kv: KvKind,
+    /// How pooled instance memory is reset between requests: `spin` (the first 2 MiB zeroed
+    /// or restored with memset, as Spin configures wasmtime) or `dirty-pages` (only the pages
+    /// an instance wrote; faster, not what Spin does).
+    #[arg(long, value_enum, default_value_t = ResetKind::Spin)]
+    memory_reset: ResetKind,
     /// The state directory for the SQLite key-value store (default: `.spin` beside the
     /// manifest, as Spin's `--state-dir`; with `--shards`, a temporary directory removed with
     /// the shards' data).
@@ -74,6 +79,15 @@ enum KvKind {
     Memory,
 }
 
+/// `--memory-reset`: how pooled instance memory is made fresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ResetKind {
+    /// As Spin configures wasmtime.
+    Spin,
+    /// Only the pages an instance dirtied.
+    DirtyPages,
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     // Library errors (wasmtime's, including the ordinary end-of-stream ones every request
@@ -106,6 +120,10 @@ fn main() -> Result<()> {
             command_timeout: Duration::from_millis(args.redis_command_timeout_ms),
         },
         pooling: !args.no_pooling,
+        memory_reset: match args.memory_reset {
+            ResetKind::Spin => MemoryReset::LikeSpin,
+            ResetKind::DirtyPages => MemoryReset::DirtyPages,
+        },
         key_value: match args.kv {
             KvKind::Sqlite => KeyValueBackend::Sqlite { state_dir },
             KvKind::Memory => KeyValueBackend::Memory,
@@ -230,8 +248,13 @@ fn app_info(app: &Application) -> String {
     } else {
         "a fresh connection per request, as on Spin"
     };
+    let reset = match app.options().memory_reset {
+        MemoryReset::LikeSpin => "the first 2 MiB zeroed or restored per request, as on Spin",
+        MemoryReset::DirtyPages => "only dirtied pages reset (--memory-reset dirty-pages)",
+    };
     format!(
-        "tally-host: key-value store {}\ntally-host: Redis connections: {redis}",
+        "tally-host: key-value store {}\ntally-host: Redis connections: {redis}\n\
+         tally-host: instance memory: {reset}",
         app.key_value_stores().location()
     )
 }
