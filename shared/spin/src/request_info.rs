@@ -36,13 +36,17 @@ pub fn path_info(req: &Request) -> String {
 /// The client's address: the connecting peer from `spin-client-addr`, or, when that peer is in
 /// the `trusted_proxies` variable, the right-most untrusted hop of `X-Forwarded-For`. Rate
 /// limiting and unique-visitor counting both use this, so they agree on who the client is.
+/// Without an `X-Forwarded-For` header the peer is the client whoever the proxies are, so the
+/// variable is not read.
 pub fn client_address(req: &Request) -> Result<IpAddr, Failure> {
+    let peer: IpAddr = peer_ip(req).parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let Some(forwarded) = joined_header(req, "x-forwarded-for") else {
+        return Ok(peer);
+    };
     let trusted = crate::config::var("trusted_proxies").unwrap_or_default();
     let trusted = parse_trusted_proxies(&trusted)
         .map_err(|err| Failure::misconfigured(format!("trusted_proxies: {}", err.0)))?;
-    let peer: IpAddr = peer_ip(req).parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let forwarded = joined_header(req, "x-forwarded-for");
-    Ok(client_ip(peer, forwarded.as_deref(), &trusted))
+    Ok(client_ip(peer, Some(&forwarded), &trusted))
 }
 
 /// The connecting peer's IP address, without the port, from `spin-client-addr`.
