@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::{BodyExt, Empty, Full};
-use tally_host::runtime::{Application, Dispatch, HostOptions};
+use tally_host::runtime::{Application, Dispatch, HostOptions, MemoryReset};
 
 /// The allocator the `tally-host` binary uses.
 #[global_allocator]
@@ -71,8 +71,16 @@ fn host_request(c: &mut Criterion) {
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     bench_wasm(
         c,
-        "wasm instantiate+handle /health/live (pooling)",
+        "wasm instantiate+handle /health/live (pooling, memory reset as Spin)",
         HostOptions::default(),
+    );
+    bench_wasm(
+        c,
+        "wasm instantiate+handle /health/live (pooling, dirty pages reset)",
+        HostOptions {
+            memory_reset: MemoryReset::DirtyPages,
+            ..HostOptions::default()
+        },
     );
     bench_wasm(
         c,

@@ -3,12 +3,14 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use support::{eventually, get, home_shard, info_field, post, redis, tally_host};
+use support::{
+    eventually, get, home_shard, info_field, post, read_until_cached, redis, tally_host,
+};
 use tally_core::validation::MAX_METRICS_BODY_BYTES;
 use tally_host::shards::{RedisShards, Shard};
 
@@ -273,6 +275,9 @@ fn summaries_are_cached_for_the_ttl_and_a_node_sees_its_own_writes() {
         format!("redis_{}", home_shard(&shards, "latency").name())
     );
     assert_eq!(first["count"], 2);
+    for miss in read_until_cached(&reader.url("/summary?type=latency&period=all")) {
+        assert_eq!(miss["count"], 2);
+    }
     // Another node's write does not reach this node's cache before the TTL runs out.
     post_all(&writer, &[at(5.0)]);
     let cached = summary(&reader, "latency", "all");
@@ -289,12 +294,7 @@ fn summaries_are_cached_for_the_ttl_and_a_node_sees_its_own_writes() {
 
     // A short TTL: served from the cache while young, then from the shard again.
     let short = tally_host(&shards, &[("summary_cache_ttl_ms", "1500".into())]);
-    let started = Instant::now();
-    summary(&short, "latency", "daily");
-    let again = summary(&short, "latency", "daily");
-    if started.elapsed() < Duration::from_millis(1_500) {
-        assert_eq!(again["served_via"], "cache");
-    }
+    read_until_cached(&short.url("/summary?type=latency&period=daily"));
     post_all(&writer, &[at(9.0)]);
     let refreshed = eventually(Duration::from_secs(10), || {
         let s = summary(&short, "latency", "daily");
@@ -306,7 +306,7 @@ fn summaries_are_cached_for_the_ttl_and_a_node_sees_its_own_writes() {
 #[test]
 fn a_summary_is_served_stale_when_its_shard_is_down() {
     let mut shards = RedisShards::start(2).unwrap();
-    let host = tally_host(&shards, &[("summary_cache_ttl_ms", "0".into())]);
+    let host = tally_host(&shards, &[("summary_cache_ttl_ms", "100".into())]);
     let now = server_now_ms(&shards.shards()[0]);
     post_all(
         &host,
@@ -316,13 +316,21 @@ fn a_summary_is_served_stale_when_its_shard_is_down() {
             value: 12.0,
         }],
     );
-    assert_eq!(summary(&host, "queue.depth", "all")["count"], 1);
+    // Read until this node has stored the summary (one miss in ADMIT_ONE_IN stores it).
+    eventually(Duration::from_secs(20), || {
+        assert_eq!(summary(&host, "queue.depth", "all")["count"], 1);
+        let kv = host.app().key_value_stores();
+        kv.peek("default", "summary:queue.depth:all").map(drop)
+    });
     let home = home_shard(&shards, "queue.depth").name().to_string();
     shards.get_mut(&home).unwrap().kill();
 
-    let stale = get(&host.url("/summary?type=queue.depth&period=all"));
+    // Fresh for 100 ms, then served stale while the shard is down.
+    let stale = eventually(Duration::from_secs(10), || {
+        let reply = get(&host.url("/summary?type=queue.depth&period=all"));
+        (reply.json()["served_via"] == "stale_cache").then_some(reply)
+    });
     assert_eq!(stale.status, 200, "{}", stale.body);
-    assert_eq!(stale.json()["served_via"], "stale_cache");
     assert_eq!(stale.json()["count"], 1);
     assert!(stale.header("age").is_some());
 

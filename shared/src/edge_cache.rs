@@ -69,6 +69,34 @@ impl<T: serde::de::DeserializeOwned> Entry<T> {
     }
 }
 
+/// Of the misses on a page this node has not cached lately, one in this many stores its entry.
+pub const ADMIT_ONE_IN: u32 = 16;
+
+/// Whether a value just read from a shard should be written to the node's cache, where every
+/// write is a durable SQLite transaction on Spin (serialised with every other key-value call of
+/// the node): worth it only for a page that will be read again within the TTL.
+///
+/// - A TTL of 0 stores nothing: nothing could ever be served from it.
+/// - A page whose entry was stored less than two TTLs ago was cached and is still being read:
+///   its entry is refreshed (at most one write per TTL per page).
+/// - Any other miss (a page never cached, or not read for two TTLs) stores its entry one time
+///   in [`ADMIT_ONE_IN`], decided by `sample` (random): a page read often is cached after a few
+///   misses, one read rarely seldom costs a write.
+pub fn worth_storing<T>(
+    previous: Option<&Entry<T>>,
+    now_ms: u64,
+    ttl_ms: u64,
+    sample: u32,
+) -> bool {
+    if ttl_ms == 0 {
+        return false;
+    }
+    match previous {
+        Some(entry) if entry.age_ms(now_ms) < ttl_ms.saturating_mul(2) => true,
+        _ => sample % ADMIT_ONE_IN == 0,
+    }
+}
+
 /// The key-value key for a summary of `metric_type` over `period`.
 pub fn summary_key(metric_type: &str, period: Period) -> String {
     format!("summary:{metric_type}:{}", period.as_str())
@@ -102,6 +130,35 @@ mod tests {
             "the entry's TTL decides"
         );
         assert!(!entry(7, 0).is_fresh(7), "a TTL of 0 is never fresh");
+    }
+
+    #[test]
+    fn a_recently_cached_page_is_refreshed_and_others_are_sampled() {
+        let recent = entry(1_000, 5_000);
+        assert!(
+            worth_storing(Some(&recent), 6_000, 5_000, 1),
+            "expired, read again"
+        );
+        assert!(worth_storing(Some(&recent), 10_999, 5_000, 1));
+        assert!(
+            !worth_storing(Some(&recent), 11_000, 5_000, 1),
+            "not read for two TTLs"
+        );
+        assert!(worth_storing(Some(&recent), 11_000, 5_000, ADMIT_ONE_IN));
+        assert!(!worth_storing::<PageCounts>(None, 0, 5_000, 1));
+        assert!(worth_storing::<PageCounts>(None, 0, 5_000, 0));
+        let admitted = (0..ADMIT_ONE_IN * 100)
+            .filter(|&sample| worth_storing::<PageCounts>(None, 0, 5_000, sample))
+            .count();
+        assert_eq!(admitted, 100, "one miss in ADMIT_ONE_IN");
+    }
+
+    #[test]
+    fn a_ttl_of_zero_stores_nothing() {
+        for sample in 0..ADMIT_ONE_IN {
+            assert!(!worth_storing(Some(&entry(1_000, 0)), 1_000, 0, sample));
+            assert!(!worth_storing::<PageCounts>(None, 1_000, 0, sample));
+        }
     }
 
     #[test]

@@ -298,17 +298,22 @@ pub fn command_calls(shard: &tally_host::shards::Shard, command: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits until every instance the host started has finished (a component writes its log line
+/// after its answer, so it may still be running when the client has the answer), and returns
+/// the host's I/O totals then.
+pub fn wait_quiet(host: &LocalHost) -> tally_host::io_counts::IoSnapshot {
+    eventually(Duration::from_secs(10), || {
+        let now = host.app().io_totals();
+        now.is_quiet().then_some(now)
+    })
+}
+
 /// What one request asked of the host's key-value store and Redis: runs `request` (which must
 /// make exactly one request to `host`) and waits until its instance has finished.
 pub fn io_of<T>(host: &LocalHost, request: impl FnOnce() -> T) -> (T, RequestIo) {
-    // Earlier requests' instances may still be finishing (their log lines follow the answer).
-    let quiet = || {
-        let now = host.app().io_totals();
-        now.is_quiet().then_some(now)
-    };
-    let before = eventually(Duration::from_secs(10), quiet);
+    let before = wait_quiet(host);
     let answer = request();
-    let after = eventually(Duration::from_secs(10), quiet);
+    let after = wait_quiet(host);
     assert_eq!(
         after.instances,
         before.instances + 1,
@@ -330,4 +335,21 @@ pub fn limiter_shard_for_loopback(
     )
     .name()
     .to_string()
+}
+
+/// Reads `url` (a cached route: `GET /visits/...` or `GET /summary...`) until its answer is
+/// served from the node's cache, and returns the answers served from elsewhere on the way. A
+/// node stores a page it has not cached lately on one miss in
+/// `tally_core::edge_cache::ADMIT_ONE_IN`, at random, so this takes a few reads.
+pub fn read_until_cached(url: &str) -> Vec<serde_json::Value> {
+    let mut misses = Vec::new();
+    eventually(Duration::from_secs(20), || {
+        let body = get(url).json();
+        if body["served_via"] == "cache" {
+            return Some(());
+        }
+        misses.push(body);
+        None
+    });
+    misses
 }

@@ -4,20 +4,23 @@
 //!
 //! [`read_through`] is the one way a component reads through the cache. A fresh entry is
 //! answered with no variable read, no limiter charge and no shard call: it spends nothing the
-//! node's clients share (see `rate_limit`). Anything else is charged one read token, asked of
-//! the shard and stored for the next reader; an unreachable shard is answered from an older
-//! entry, marked stale.
+//! node's clients share (see `rate_limit`). Anything else is charged one read token and asked
+//! of the shard, and its answer is stored for the next reader when that is worth a durable
+//! write (`tally_core::edge_cache::worth_storing`); an unreachable shard is answered from an
+//! older entry, marked stale.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tally_core::api::{Period, ServedVia};
-use tally_core::edge_cache::{summary_key, Entry, DEFAULT_SUMMARY_TTL_MS, DEFAULT_TTL_MS};
+use tally_core::edge_cache::{
+    summary_key, worth_storing, Entry, DEFAULT_SUMMARY_TTL_MS, DEFAULT_TTL_MS,
+};
 use tally_core::rate_policy::RouteClass;
 
 use crate::http_io::Request;
 use crate::node_store::{delete, exists, get, set};
 use crate::rate_limit::{self, Admitted};
-use crate::request_info::now_ms;
+use crate::request_info::{now_ms, random_u32};
 use crate::request_log;
 use crate::respond::Failure;
 use crate::shard_io::ShardError;
@@ -76,11 +79,12 @@ pub fn read_through<T: Serialize + DeserializeOwned>(
     match (result, cached) {
         (Ok(value), cached) => {
             request_log::note_cache("miss");
-            if !cached.is_some_and(|e| (read.keep)(&e.value, &value)) {
-                set(
-                    &read.key,
-                    &Entry::new(&value, now, (read.ttl_ms)()).encode(),
-                );
+            let ttl_ms = (read.ttl_ms)();
+            let keep_cached = cached
+                .as_ref()
+                .is_some_and(|e| (read.keep)(&e.value, &value));
+            if !keep_cached && worth_storing(cached.as_ref(), now, ttl_ms, random_u32()) {
+                set(&read.key, &Entry::new(&value, now, ttl_ms).encode());
             }
             Ok(CachedRead {
                 value,

@@ -75,6 +75,12 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// A random number (WASI's random source; 0 when there is none).
+pub fn random_u32() -> u32 {
+    let mut buf = [0u8; 4];
+    getrandom::fill(&mut buf).map_or(0, |()| u32::from_le_bytes(buf))
+}
+
 /// Random hex for salts and ids (WASI's secure random source).
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
