@@ -93,7 +93,7 @@ pub fn worth_storing<T>(
     }
     match previous {
         Some(entry) if entry.age_ms(now_ms) < ttl_ms.saturating_mul(2) => true,
-        _ => sample % ADMIT_ONE_IN == 0,
+        _ => sample.is_multiple_of(ADMIT_ONE_IN),
     }
 }
 
