@@ -25,6 +25,11 @@ ensure_prereqs() {
     rustup target add wasm32-wasip2
   fi
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  # The browser test drives Debian's headless Chromium through chromedriver (no browser
+  # downloads from anywhere else).
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+  fi
   # All sources, including spin-sdk's WIT that the host's bindings are generated from.
   cargo fetch --locked --quiet
 }
@@ -41,7 +46,7 @@ ensure_load_tools() {
 build_components() {
   say "building the components for wasm32-wasip2"
   cargo build --target wasm32-wasip2 --profile component \
-    -p visit -p visits -p metrics -p summary -p health -p spin-probe -p incr-yardstick
+    -p visit -p visits -p metrics -p summary -p health -p assets -p spin-probe -p incr-yardstick
 }
 
 # Prints a free loopback TCP port.

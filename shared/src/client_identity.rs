@@ -52,10 +52,13 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
 /// A rate-limit identity: what the bucket is keyed by, never raw (keys are hashed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Identity {
-    /// A caller presenting an API key.
+    /// A caller presenting one of the configured API keys, by the key's id (see
+    /// `api_keys::KeyEntry::id`); never an unknown key.
     ApiKey(String),
     /// A caller known by its address.
     Address(IpAddr),
+    /// Not a caller but a page: badges are limited per page (see `RouteClass::Badges`).
+    Page(String),
 }
 
 impl Identity {
@@ -66,6 +69,7 @@ impl Identity {
         let (v4, v6);
         let (tag, bytes): (&[u8], &[u8]) = match self {
             Identity::ApiKey(key) => (b"key\0", key.as_bytes()),
+            Identity::Page(page) => (b"page\0", page.as_bytes()),
             Identity::Address(IpAddr::V4(ip)) => {
                 v4 = ip.octets();
                 (b"ip4\0", &v4)

@@ -116,6 +116,7 @@ mod tests {
         let counts = PageCounts {
             count: 3,
             uniques_today: 2,
+            bots_today: 0,
         };
         Entry::new(counts, at, ttl_ms)
     }

@@ -11,11 +11,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod allowed_sites;
 pub mod api;
+pub mod api_keys;
 pub mod badge;
+pub mod bots;
 pub mod breaker;
 pub mod client_identity;
 pub mod config;
+pub mod cors;
 pub mod edge_cache;
 pub mod hashing;
 pub mod metric_store;

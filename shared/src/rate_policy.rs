@@ -14,6 +14,10 @@ pub enum RouteClass {
     Writes,
     /// The GETs.
     Reads,
+    /// Badges (`GET /visits/{page}/badge.svg`) that must ask the shard: one bucket per page,
+    /// not per reader, because image proxies (GitHub's camo) fetch every README's badges from a
+    /// handful of addresses.
+    Badges,
 }
 
 impl RouteClass {
@@ -22,6 +26,7 @@ impl RouteClass {
         match self {
             RouteClass::Writes => "writes",
             RouteClass::Reads => "reads",
+            RouteClass::Badges => "badges",
         }
     }
 
@@ -30,6 +35,7 @@ impl RouteClass {
         match self {
             RouteClass::Writes => "rate_limit_writes",
             RouteClass::Reads => "rate_limit_reads",
+            RouteClass::Badges => "rate_limit_badges",
         }
     }
 }
@@ -136,7 +142,7 @@ mod tests {
 
     #[test]
     fn each_class_reads_its_own_policy_variable() {
-        for class in [RouteClass::Writes, RouteClass::Reads] {
+        for class in [RouteClass::Writes, RouteClass::Reads, RouteClass::Badges] {
             assert_eq!(
                 class.policy_variable(),
                 format!("rate_limit_{}", class.name())

@@ -15,6 +15,8 @@ pub struct Outcomes {
     pub limiter: Option<&'static str>,
     /// Shards not called because their breaker was open.
     pub breaker_open: Vec<String>,
+    /// Why a browser write was not counted as a visit (`crawler`, `headless_browser`).
+    pub bot: Option<&'static str>,
 }
 
 impl Outcomes {
@@ -32,6 +34,9 @@ impl Outcomes {
         }
         if !self.breaker_open.is_empty() {
             object.member("breaker_open").strings(&self.breaker_open);
+        }
+        if let Some(bot) = self.bot {
+            object.member("bot").string(bot);
         }
         object.close();
     }
@@ -166,6 +171,7 @@ mod tests {
             cache: Some("hit"),
             limiter: Some("allowed"),
             breaker_open: vec!["b\"\n".into()],
+            bot: Some("crawler"),
         };
         let line = Line {
             component: "visits",
@@ -186,6 +192,7 @@ mod tests {
                     "cache": "hit",
                     "limiter": "allowed",
                     "breaker_open": ["b\"\n"],
+                    "bot": "crawler",
                 },
             })
         );

@@ -30,6 +30,13 @@ pub const READ_PAGE: Script = Script {
     sha1: digests::READ_PAGE_SHA1,
 };
 
+/// Counts a bot's page view (not a visit) for today.
+pub const COUNT_BOT: Script = Script {
+    name: "count_bot",
+    source: include_str!("../lua/count_bot.lua"),
+    sha1: digests::COUNT_BOT_SHA1,
+};
+
 /// Stores metric samples with their pre-aggregated buckets (see [`crate::metric_store`]).
 pub const INGEST_METRICS: Script = Script {
     name: "ingest_metrics",

@@ -5,17 +5,29 @@
 //! [`ValidationError`] carries a stable machine code ([`ValidationError::code`]) and a human
 //! message; the API layer turns it into an RFC 9457 problem in one place.
 //!
-//! # Page ids: the one normalization
+//! # Page ids: the one normal form
 //!
-//! A page id arrives percent-encoded in a path (`/visit/blog%2Fpost`) or as a JSON string in a
-//! batch. Both go through [`page_id`]:
+//! A page id arrives percent-encoded in a path (`/visit/blog%2Fpost`), as a JSON string in a
+//! batch, or as the path the tracker read from `location.pathname` (`/blog/post/`). Every route
+//! puts it through [`page_id`], so one page has one id however it was sent:
 //!
-//! 1. Percent-decoding, once (`%2F` becomes `/`; `+` stays `+`). A `%` not followed by two hex
+//! 1. Anything from the first `?` or `#` of the input as sent is dropped: query strings and
+//!    fragments do not make another page (`/a?utm_source=x` is `a`). An encoded `%3F` or `%23`
+//!    is part of the id.
+//! 2. Percent-decoding, once (`%2F` becomes `/`; `+` stays `+`). A `%` not followed by two hex
 //!    digits is refused, and the decoded bytes must be UTF-8.
-//! 2. **Normalization**: a single leading `/` is dropped unless it is the whole id, so the batch
-//!    entry `"/a"` and the path `/visit/a` count the same page, and `/` (a site's root) stays a
-//!    valid id of its own. Nothing else changes: case and inner slashes are significant.
-//! 3. Checks on the result: 1 to 256 bytes, no control character (Unicode `Cc`).
+//! 3. **Normal form**: the id is the path's non-empty segments joined by `/`: no leading or
+//!    trailing slash and no empty segment (`/blog//a/` is `blog/a`); a last segment
+//!    `index.html` or `index.htm` is dropped (`/blog/index.html` is `blog`); what is left of
+//!    a path of nothing but slashes (or `index.html`) is the site's root, whose id is `/`. Case,
+//!    dots and every other character are kept.
+//! 4. Checks: the input is not empty, the id is 1 to 256 bytes with no control character
+//!    (Unicode `Cc`).
+//!
+//! Ids recorded before this rule (when one leading slash was dropped and nothing else, so
+//! `/visit/%2Fhome` recorded `/home` and `a/` recorded `a/`) keep their counts under the old
+//! id; only ids with a leading or trailing slash other than `/`, or an empty segment, are
+//! affected, and no route writes such an id any more.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -96,11 +108,15 @@ pub enum ValidationError {
     TopInvalid,
     /// A badge `label` or `color` parameter is not acceptable.
     BadgeParamInvalid,
+    /// A `POST /visit` body with both or neither of `visits` and `page`.
+    VisitBodyShape,
+    /// A page view's `referrer` is not a host name.
+    ReferrerInvalid,
 }
 
 impl ValidationError {
     /// Every variant, for exhaustive tests and documentation.
-    pub const ALL: [ValidationError; 18] = [
+    pub const ALL: [ValidationError; 20] = [
         ValidationError::PageIdEmpty,
         ValidationError::PageIdTooLong,
         ValidationError::PageIdBadEncoding,
@@ -119,6 +135,8 @@ impl ValidationError {
         ValidationError::IdempotencyKeyInvalid,
         ValidationError::TopInvalid,
         ValidationError::BadgeParamInvalid,
+        ValidationError::VisitBodyShape,
+        ValidationError::ReferrerInvalid,
     ];
 
     /// A stable machine-readable code; clients may match on it, so never change one.
@@ -142,6 +160,8 @@ impl ValidationError {
             ValidationError::IdempotencyKeyInvalid => "idempotency_key_invalid",
             ValidationError::TopInvalid => "top_invalid",
             ValidationError::BadgeParamInvalid => "badge_param_invalid",
+            ValidationError::VisitBodyShape => "visit_body_shape",
+            ValidationError::ReferrerInvalid => "referrer_invalid",
         }
     }
 
@@ -179,6 +199,12 @@ impl ValidationError {
                 "A badge label must be 1 to 64 characters without control characters; a color \
                  a name of 1 to 20 letters or a 3- or 6-digit hex code."
             }
+            ValidationError::VisitBodyShape => {
+                "Send either a batch {\"visits\":[...]} or one page view {\"page\":\"/path\"}."
+            }
+            ValidationError::ReferrerInvalid => {
+                "The referrer must be a host name such as news.example.com, or empty."
+            }
         }
     }
 }
@@ -213,27 +239,42 @@ impl fmt::Display for PageId {
     }
 }
 
-/// Decodes, normalizes and checks a page id.
+/// The file names that stand for their directory as a page's last segment.
+const INDEX_FILES: [&str; 2] = ["index.html", "index.htm"];
+
+/// The id of a site's root page.
+pub const ROOT_PAGE: &str = "/";
+
+/// Decodes, normalizes and checks a page id (see the module docs for the normal form).
 pub fn page_id(raw: &str) -> Result<PageId, ValidationError> {
-    // Each decoded byte takes at most 3 input bytes, plus a leading '/'.
-    if raw.len() > 3 * MAX_PAGE_ID_BYTES + 1 {
+    // Each decoded byte takes at most 3 input bytes; slashes around it are dropped.
+    if raw.len() > 3 * MAX_PAGE_ID_BYTES + 64 {
         return Err(ValidationError::PageIdTooLong);
     }
-    let decoded = percent_decode(raw)?;
-    let id = match decoded.strip_prefix('/') {
-        Some(rest) if !rest.is_empty() => rest,
-        _ => &decoded[..],
-    };
-    if id.is_empty() {
+    let path = raw.split(['?', '#']).next().unwrap_or_default();
+    if path.is_empty() {
         return Err(ValidationError::PageIdEmpty);
     }
+    let decoded = percent_decode(path)?;
+    let mut segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
+    if segments
+        .last()
+        .is_some_and(|last| INDEX_FILES.contains(last))
+    {
+        segments.pop();
+    }
+    let id = if segments.is_empty() {
+        ROOT_PAGE.to_owned()
+    } else {
+        segments.join("/")
+    };
     if id.len() > MAX_PAGE_ID_BYTES {
         return Err(ValidationError::PageIdTooLong);
     }
     if id.chars().any(char::is_control) {
         return Err(ValidationError::PageIdControlChar);
     }
-    Ok(PageId(id.to_owned()))
+    Ok(PageId(id))
 }
 
 /// Percent-decodes strictly: every `%` must start an escape of two hex digits (the
@@ -253,6 +294,21 @@ fn percent_decode(raw: &str) -> Result<Cow<'_, str>, ValidationError> {
     percent_encoding::percent_decode(bytes)
         .decode_utf8()
         .map_err(|_| ValidationError::PageIdNotUtf8)
+}
+
+/// The largest page-view body accepted (a page view is a path and a host name).
+pub const MAX_PAGE_VIEW_BYTES: usize = 4 * 1024;
+
+/// A page view's referrer, checked: the host of the page the visitor came from (lower-case),
+/// or `None` when there is none. A full URL is refused: the tracker sends only the host.
+pub fn referrer_host(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(host) if crate::allowed_sites::is_host_name(host) => {
+            Ok(Some(host.to_ascii_lowercase()))
+        }
+        Some(_) => Err(ValidationError::ReferrerInvalid),
+    }
 }
 
 /// A metric sample that passed validation.
@@ -358,12 +414,52 @@ mod tests {
     }
 
     #[test]
-    fn one_leading_slash_is_dropped_unless_it_is_the_whole_id() {
-        assert_eq!(page_id("/a").unwrap(), page_id("a").unwrap());
-        assert_eq!(page_id("%2Fa").unwrap().as_str(), "a");
-        assert_eq!(page_id("//a").unwrap().as_str(), "/a");
-        assert_eq!(page_id("/").unwrap().as_str(), "/");
-        assert_eq!(page_id("a/").unwrap().as_str(), "a/");
+    fn slashes_around_and_between_segments_are_not_part_of_the_id() {
+        for raw in ["a", "/a", "a/", "/a/", "//a//", "%2Fa", "/%2Fa", "%2Fa%2F"] {
+            assert_eq!(page_id(raw).unwrap().as_str(), "a", "{raw}");
+        }
+        assert_eq!(page_id("/blog//a/").unwrap().as_str(), "blog/a");
+        assert_eq!(page_id("blog%2Fa").unwrap(), page_id("/blog/a").unwrap());
+    }
+
+    #[test]
+    fn the_root_is_slash_however_it_is_written() {
+        for raw in [
+            "/",
+            "//",
+            "%2F",
+            "/index.html",
+            "index.htm",
+            "/?q=1",
+            "/#top",
+        ] {
+            assert_eq!(page_id(raw).unwrap().as_str(), ROOT_PAGE, "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_index_file_is_its_directory() {
+        assert_eq!(page_id("/blog/index.html").unwrap().as_str(), "blog");
+        assert_eq!(page_id("/blog/index.htm").unwrap().as_str(), "blog");
+        assert_eq!(
+            page_id("/blog/index.php").unwrap().as_str(),
+            "blog/index.php"
+        );
+        assert_eq!(page_id("/index.html/a").unwrap().as_str(), "index.html/a");
+    }
+
+    #[test]
+    fn query_strings_and_fragments_do_not_make_another_page() {
+        assert_eq!(page_id("/a?utm_source=x").unwrap().as_str(), "a");
+        assert_eq!(page_id("/a#section").unwrap().as_str(), "a");
+        assert_eq!(page_id("/a/?x#y").unwrap().as_str(), "a");
+        assert_eq!(
+            page_id("a%3Fb").unwrap().as_str(),
+            "a?b",
+            "an encoded ? is kept"
+        );
+        assert_eq!(page_id("?x"), Err(ValidationError::PageIdEmpty));
+        assert_eq!(page_id("#x"), Err(ValidationError::PageIdEmpty));
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub const PAGES_KEY: &str = "tally:pages";
 
 /// One page's numbers after recording or reading (stored in the node's cache as
 /// `{"c":count,"u":uniques_today}`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageCounts {
     /// Total visits.
     #[serde(rename = "c")]
@@ -19,6 +19,9 @@ pub struct PageCounts {
     /// Distinct visitors today (HyperLogLog estimate, ±0.81%).
     #[serde(rename = "u")]
     pub uniques_today: u64,
+    /// Page views from bots today, not counted as visits (0 where not read).
+    #[serde(rename = "b", default)]
+    pub bots_today: u64,
 }
 
 /// What one shard is asked to record.
@@ -84,6 +87,7 @@ pub fn parse_record_reply(reply: &[i64], pages: usize) -> Result<RecordOutcome, 
             .map(|pair| PageCounts {
                 count: pair[0].max(0) as u64,
                 uniques_today: pair[1].max(0) as u64,
+                bots_today: 0,
             })
             .collect())
     };
@@ -103,12 +107,13 @@ pub fn read_args(page: &PageId) -> Vec<Vec<u8>> {
 /// Interprets the `read_page` reply.
 pub fn parse_read_reply(reply: &[i64]) -> Result<PageCounts, MalformedReply> {
     match reply {
-        [count, uniques] => Ok(PageCounts {
+        [count, uniques, bots] => Ok(PageCounts {
             count: (*count).max(0) as u64,
             uniques_today: (*uniques).max(0) as u64,
+            bots_today: (*bots).max(0) as u64,
         }),
         other => Err(MalformedReply(format!(
-            "{} numbers, expected 2",
+            "{} numbers, expected 3",
             other.len()
         ))),
     }
@@ -160,11 +165,13 @@ mod tests {
             Ok(RecordOutcome::Applied(vec![
                 PageCounts {
                     count: 5,
-                    uniques_today: 1
+                    uniques_today: 1,
+                    bots_today: 0
                 },
                 PageCounts {
                     count: 7,
-                    uniques_today: 2
+                    uniques_today: 2,
+                    bots_today: 0
                 },
             ]))
         );
@@ -181,10 +188,11 @@ mod tests {
     #[test]
     fn read_replies_parse() {
         assert_eq!(
-            parse_read_reply(&[4, 2]),
+            parse_read_reply(&[4, 2, 7]),
             Ok(PageCounts {
                 count: 4,
-                uniques_today: 2
+                uniques_today: 2,
+                bots_today: 7
             })
         );
         assert!(parse_read_reply(&[4]).is_err());

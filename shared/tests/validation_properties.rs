@@ -16,16 +16,43 @@ proptest! {
     }
 
     #[test]
-    fn plain_ids_without_percent_or_controls_are_kept(raw in "[a-zA-Z0-9._~/-]{1,256}") {
+    fn plain_ids_are_their_segments_joined(raw in "[a-zA-Z0-9._~/-]{1,256}") {
         let id = page_id(&raw).unwrap();
-        let expected = if raw.len() > 1 { raw.strip_prefix('/').unwrap_or(&raw) } else { &raw };
+        let mut segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
+        if matches!(segments.last(), Some(&"index.html") | Some(&"index.htm")) {
+            segments.pop();
+        }
+        let expected = if segments.is_empty() { "/".to_string() } else { segments.join("/") };
         prop_assert_eq!(id.as_str(), expected);
     }
 
     #[test]
+    fn the_normal_form_is_a_fixed_point(raw in "[a-zA-Z0-9._~/ -]{1,200}") {
+        // An id without `%`, `?` or `#` in it normalizes to itself: ids read back from the
+        // store, or sent again by a client, name the same page.
+        let id = page_id(&raw).unwrap();
+        prop_assert_eq!(page_id(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn slashes_query_and_fragment_never_change_the_page(
+        segments in proptest::collection::vec("[a-z0-9._-]{1,12}", 1..6),
+        lead in "/{0,2}",
+        trail in "/{0,2}",
+        tail in "(\\?[a-z=&]{0,10})?(#[a-z]{0,6})?",
+    ) {
+        let plain = segments.join("/");
+        let dressed = format!("{lead}{}{trail}{tail}", segments.join("//"));
+        prop_assert_eq!(page_id(&dressed), page_id(&plain));
+    }
+
+    #[test]
     fn percent_encoding_any_printable_id_decodes_back(raw in "[ -~]{1,80}") {
+        // Encoding every byte (so `?` and `#` are part of the id) equals sending it with only
+        // `%`, `?` and `#` escaped.
         let encoded: String = raw.bytes().map(|b| format!("%{b:02X}")).collect();
-        prop_assert_eq!(page_id(&encoded), page_id(&raw.replace('%', "%25")));
+        let escaped = raw.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+        prop_assert_eq!(page_id(&encoded), page_id(&escaped));
     }
 
     #[test]

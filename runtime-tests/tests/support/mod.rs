@@ -353,3 +353,23 @@ pub fn read_until_cached(url: &str) -> Vec<serde_json::Value> {
     });
     misses
 }
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A request with any method (`OPTIONS`, …) and headers, without a body.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    let req = ureq::http::Request::builder().method(method).uri(url);
+    let req = headers
+        .iter()
+        .fold(req, |req, (name, value)| req.header(*name, *value))
+        .body(())
+        .unwrap();
+    reply(agent().run(req).expect("request completes"))
+}

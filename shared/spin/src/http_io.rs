@@ -217,8 +217,8 @@ pub(crate) fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), Strea
         .try_for_each(|chunk| stream.blocking_write_and_flush(chunk))
 }
 
-/// The component's request handler: reads the request, runs `handler`, sends its response and
-/// writes the request's log line.
+/// The component's request handler: reads the request, runs `handler` with CORS around it
+/// (`cors::around`), sends its response and writes the request's log line.
 pub fn serve(
     component: &str,
     incoming: IncomingRequest,
@@ -227,7 +227,7 @@ pub fn serve(
 ) {
     let started = Instant::now();
     let req = Request::read(incoming);
-    let resp = handler(&req);
+    let resp = crate::cors::around(&req, handler);
     let status = resp.status();
     send(out, resp);
     request_log::write_line(component, &req, status, started);

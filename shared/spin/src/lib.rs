@@ -3,8 +3,11 @@
 //! variables, talks to Redis and the key-value store, and turns outcomes into HTTP responses.
 //! It compiles for `wasm32-wasip2` only (it imports Spin's host interfaces).
 
+pub mod access;
+pub mod assets;
 pub mod breaker_io;
 pub mod config;
+pub mod cors;
 pub mod health;
 pub mod http_io;
 pub mod metrics;

@@ -34,6 +34,8 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
 
 /// Validates the whole body before anything is written, then stores each shard's share.
 fn ingest(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
+    // A server write: one of the configured API keys when there are any.
+    crate::access::require_server_key(req)?;
     let body = respond::json_body(req, MAX_METRICS_BODY_BYTES)?;
     let array = is_array_body(body);
     let posted: Vec<MetricSample> = if array {

@@ -16,6 +16,7 @@ use tally_core::edge_cache::{
     summary_key, worth_storing, Entry, DEFAULT_SUMMARY_TTL_MS, DEFAULT_TTL_MS,
 };
 use tally_core::rate_policy::RouteClass;
+use tally_core::validation::PageId;
 
 use crate::http_io::Request;
 use crate::node_store::{delete, exists, get, set};
@@ -54,6 +55,17 @@ pub struct ReadThrough<'a, T> {
     pub fetch: Box<dyn FnOnce() -> Result<Fetched<T>, Failure> + 'a>,
     /// `keep(cached, fetched)`: true to leave the cached entry as it is.
     pub keep: fn(&T, &T) -> bool,
+    /// Whose bucket a miss is charged to.
+    pub charge: Charge<'a>,
+}
+
+/// Whose bucket a read that asks the shard is charged to.
+#[derive(Clone, Copy, Debug)]
+pub enum Charge<'a> {
+    /// The reader's (`rate_limit_reads`).
+    Reader,
+    /// The page's own (`rate_limit_badges`): badges.
+    Page(&'a PageId),
 }
 
 /// Reads `read.key` through this node's cache, charging the limiter only when a shard is asked.
@@ -74,7 +86,10 @@ pub fn read_through<T: Serialize + DeserializeOwned>(
             stale_age_s: None,
         });
     }
-    *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
+    *limit = match read.charge {
+        Charge::Reader => rate_limit::admit(req, RouteClass::Reads, 1)?,
+        Charge::Page(page) => rate_limit::admit_badge(page)?,
+    };
     let Fetched { shard, result } = (read.fetch)()?;
     match (result, cached) {
         (Ok(value), cached) => {

@@ -17,9 +17,11 @@ use tally_core::rate_policy::{block_key, bucket_key, parse_policy, FailMode, Rou
 use tally_core::scripts::TOKEN_BUCKET;
 use tally_core::token_bucket::{BucketError, BucketParams};
 use tally_core::token_bucket_script::{parse_reply, script_args, ScriptError};
+use tally_core::validation::PageId;
 
+use crate::access;
 use crate::config::non_empty_var;
-use crate::request_info::{client_address, header, now_ms};
+use crate::request_info::{client_address, now_ms};
 use crate::respond::Failure;
 use crate::shard_io::{self, ShardError};
 use crate::{node_store, request_log};
@@ -48,21 +50,65 @@ pub fn limited(
 /// Admits the request at `cost` tokens in `class`, or answers 429 (or 413 when the cost can
 /// never fit, or 503 when the limiter is unavailable and the mode is fail-closed).
 pub fn admit(req: &Request, class: RouteClass, cost: u64) -> Result<Admitted, Failure> {
-    let policy_var = class.policy_variable();
-    let params = match non_empty_var(policy_var).map(|raw| parse_policy(&raw)) {
-        None | Some(Ok(None)) => {
-            return Ok(Admitted {
-                headers: Vec::new(),
-                outcome: "off",
-            })
-        }
-        Some(Ok(Some(params))) => params,
-        Some(Err(err)) => return Err(Failure::misconfigured(format!("{policy_var}: {}", err.0))),
+    // A configured key is the client, with its own policy when it has one; any other request
+    // is its address (an unknown key is no key: rotating values buys no fresh bucket).
+    let key = access::known_key(req)?;
+    let params = match key.as_ref().and_then(|k| k.policy) {
+        Some(own) => own,
+        None => class_policy(class)?,
     };
-    let identity = identity(req)?.hashed();
+    let Some(params) = params else {
+        return Ok(off());
+    };
+    let identity = match key {
+        Some(key) => Identity::ApiKey(key.id().to_string()),
+        None => Identity::Address(client_address(req)?),
+    };
+    charge(class, &params, &identity.hashed(), cost)
+}
+
+/// Admits a badge that must ask the shard, charged to the page's own bucket
+/// (`rate_limit_badges`) rather than the reader's: image proxies fetch badges for many
+/// readers from a few addresses.
+pub fn admit_badge(page: &PageId) -> Result<Admitted, Failure> {
+    match class_policy(RouteClass::Badges)? {
+        None => Ok(off()),
+        Some(params) => {
+            let identity = Identity::Page(page.as_str().to_string()).hashed();
+            charge(RouteClass::Badges, &params, &identity, 1)
+        }
+    }
+}
+
+/// The class's policy from its variable (`None`: off or unset).
+fn class_policy(class: RouteClass) -> Result<Option<BucketParams>, Failure> {
+    let policy_var = class.policy_variable();
+    match non_empty_var(policy_var).map(|raw| parse_policy(&raw)) {
+        None => Ok(None),
+        Some(Ok(params)) => Ok(params),
+        Some(Err(err)) => Err(Failure::misconfigured(format!("{policy_var}: {}", err.0))),
+    }
+}
+
+fn off() -> Admitted {
+    Admitted {
+        headers: Vec::new(),
+        outcome: "off",
+    }
+}
+
+/// Charges `cost` tokens to `identity`'s bucket in `class`: a remembered block answers 429
+/// at once, else the token bucket on the identity's shard decides.
+fn charge(
+    class: RouteClass,
+    params: &BucketParams,
+    identity: &str,
+    cost: u64,
+) -> Result<Admitted, Failure> {
+    let params = *params;
     let now = now_ms();
 
-    if let Some(until_ms) = remembered_block(class, &identity, now) {
+    if let Some(until_ms) = remembered_block(class, identity, now) {
         let retry_after_ms = until_ms - now;
         let info = RateLimitInfo {
             policy: class.name().to_string(),
@@ -76,7 +122,7 @@ pub fn admit(req: &Request, class: RouteClass, cost: u64) -> Result<Admitted, Fa
         return Err(refused(&info, "blocked (remembered)"));
     }
 
-    let key = bucket_key(class, &identity);
+    let key = bucket_key(class, identity);
     let placement = crate::config::placement()?;
     let shard = placement.shard_for(key.as_bytes());
     let args = script_args(&params, cost, None)
@@ -103,7 +149,7 @@ pub fn admit(req: &Request, class: RouteClass, cost: u64) -> Result<Admitted, Fa
     };
     let info = RateLimitInfo::from_decision(class.name(), &params, &decision);
     if !decision.allowed {
-        remember_block(class, &identity, now + decision.retry_after_ms);
+        remember_block(class, identity, now + decision.retry_after_ms);
         request_log::note_limiter("refused");
         return Err(refused(&info, "refused"));
     }
@@ -167,17 +213,6 @@ fn unavailable() -> Result<Admitted, Failure> {
         .with_header("x-ratelimit-status", mode.label())
         .with_header("retry-after", "1")),
     }
-}
-
-/// The caller's identity: its API key when the deployment names a key header and the request
-/// has one, else its address (X-Forwarded-For only through trusted proxies).
-fn identity(req: &Request) -> Result<Identity, Failure> {
-    if let Some(name) = non_empty_var("api_key_header") {
-        if let Some(key) = header(req, &name).filter(|k| !k.is_empty() && k.len() <= 256) {
-            return Ok(Identity::ApiKey(key.to_string()));
-        }
-    }
-    Ok(Identity::Address(client_address(req)?))
 }
 
 fn remembered_block(class: RouteClass, identity: &str, now: u64) -> Option<u64> {

@@ -36,6 +36,11 @@ pub fn note_cache(outcome: &'static str) {
     OUTCOMES.with(|o| o.borrow_mut().cache = Some(outcome));
 }
 
+/// A browser write came from a bot of this kind and was not counted.
+pub fn note_bot(kind: &'static str) {
+    OUTCOMES.with(|o| o.borrow_mut().bot = Some(kind));
+}
+
 /// What the rate limiter decided.
 pub fn note_limiter(outcome: &'static str) {
     OUTCOMES.with(|o| o.borrow_mut().limiter = Some(outcome));

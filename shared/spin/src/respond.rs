@@ -103,12 +103,40 @@ impl From<tally_core::validation::ValidationError> for Failure {
 
 /// The request body, if it is JSON (415 otherwise) and at most `limit` bytes (413 otherwise).
 pub fn json_body(req: &crate::http_io::Request, limit: usize) -> Result<&[u8], Failure> {
+    body_of(req, limit, &["application/json"])
+}
+
+/// The request body of a route browsers write to: JSON sent as `application/json`, or as
+/// `text/plain` (what `navigator.sendBeacon` sends for a string, and a type that needs no CORS
+/// preflight); 415 for anything else, 413 above `limit` bytes.
+pub fn json_or_text_body(req: &crate::http_io::Request, limit: usize) -> Result<&[u8], Failure> {
+    body_of(req, limit, &["application/json", "text/plain"])
+}
+
+/// Whether the request's body is declared `application/json`.
+pub fn is_json(req: &crate::http_io::Request) -> bool {
+    media_type(req).eq_ignore_ascii_case("application/json")
+}
+
+/// The request's media type, without parameters.
+fn media_type(req: &crate::http_io::Request) -> &str {
     let content_type = crate::request_info::header(req, "content-type").unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if !media_type.eq_ignore_ascii_case("application/json") {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+fn body_of<'r>(
+    req: &'r crate::http_io::Request,
+    limit: usize,
+    media_types: &[&str],
+) -> Result<&'r [u8], Failure> {
+    let media_type = media_type(req);
+    if !media_types
+        .iter()
+        .any(|t| media_type.eq_ignore_ascii_case(t))
+    {
         return Err(Failure::new(
             ProblemKind::UnsupportedMediaType,
-            "send the body as application/json",
+            format!("send the body as {}", media_types.join(" or ")),
         ));
     }
     let body = req.body().ok_or_else(|| {

@@ -11,7 +11,7 @@ use tally_core::metric_store::{self, buckets_key};
 use tally_core::scripts::READ_METRIC;
 use tally_core::validation::{self, ValidationError};
 
-use crate::node_cache::{Fetched, ReadThrough};
+use crate::node_cache::{Charge, Fetched, ReadThrough};
 use crate::rate_limit::{self, Admitted};
 use crate::request_info::query_param;
 use crate::respond::{self, Failure};
@@ -55,6 +55,7 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
         ttl_ms: node_cache::summary_ttl_ms,
         fetch: Box::new(fetch),
         keep: |_, _| false,
+        charge: Charge::Reader,
     };
     let read = node_cache::read_through(req, read, limit)?;
     Ok(reply(read.value, read.served_via, read.stale_age_s))

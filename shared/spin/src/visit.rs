@@ -1,8 +1,13 @@
-//! `POST /visit/{page_id}` and `POST /visit` (batch): count visits durably, one atomic round
-//! trip per shard touched, acknowledged only once Redis has them. A visit writes nothing to
-//! the node's key-value store: the reply carries the new count, and this node's cached count
-//! of the page catches up within `cache_ttl_ms` like every other node's (writing it through
-//! cost a durable SQLite write per visit on Spin, more than the read it would save).
+//! `POST /visit/{page_id}`, `POST /visit` (a batch from a server, or one page view from the
+//! tracker) and `GET /visit/{page_id}/pixel.gif` (a counting pixel): count visits durably, one
+//! atomic round trip per shard touched, acknowledged only once Redis has them.
+//!
+//! Who may write is `access`'s: batches are server writes (an API key when `api_keys` is set);
+//! page views, single visits and pixels are browser writes (from an `allowed_sites` page or
+//! with a key). Page views and pixels from bots, and single visits from bots on a web page,
+//! are not counted: they get `202` with the reason, and the page's bot count for the day goes
+//! up instead. A visit writes nothing to the node's key-value store: the reply carries the new
+//! count, and this node's cached count catches up within `cache_ttl_ms`.
 
 use std::collections::BTreeMap;
 
@@ -10,21 +15,33 @@ use spin_sdk::http::Method;
 
 use crate::http_io::{Request, Response};
 use tally_core::api::{
-    BatchReply, BatchRequest, FailedShard, ProblemKind, RecordedPage, VisitReply,
+    BatchReply, BatchVisit, FailedShard, IgnoredReply, PageViewReply, ProblemKind, RecordedPage,
+    VisitBody, VisitReply,
 };
+use tally_core::bots::{bot_kind, BotKind};
 use tally_core::config::ShardConfig;
 use tally_core::rate_policy::RouteClass;
-use tally_core::scripts::RECORD_VISITS;
-use tally_core::validation::{self, PageId};
+use tally_core::scripts::{COUNT_BOT, RECORD_VISITS};
+use tally_core::validation::{self, PageId, ValidationError};
 use tally_core::visit_store::{
     fingerprint, parse_record_reply, visitor_fingerprint, RecordOutcome, RecordRequest,
 };
 
-use crate::config;
 use crate::rate_limit::{self, Admitted};
 use crate::request_info::{client_address, header, path_info, random_hex};
 use crate::respond::{self, Failure};
-use crate::shard_io::{self, Placement, ShardError};
+use crate::shard_io::{self, ShardError};
+use crate::{access, config};
+
+/// The suffix that makes a page's path a counting pixel.
+const PIXEL_SUFFIX: &str = "/pixel.gif";
+
+/// A transparent 1x1 GIF.
+const PIXEL_GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
 
 /// Answers a visit request.
 pub fn handle(req: &Request) -> Response {
@@ -32,56 +49,164 @@ pub fn handle(req: &Request) -> Response {
 }
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
+    let info = path_info(req);
+    if let Some(page) = info.strip_suffix(PIXEL_SUFFIX) {
+        respond::require_method(req.method(), &[Method::Get, Method::Head])?;
+        return pixel(req, &validation::page_id(page)?, limit);
+    }
     respond::require_method(req.method(), &[Method::Post])?;
     let idempotency_key = header(req, "idempotency-key")
         .map(validation::idempotency_key)
         .transpose()?;
-    match path_info(req).as_str() {
-        "" | "/" => batch(req, idempotency_key, limit),
+    match info.as_str() {
+        "" | "/" => body(req, idempotency_key, limit),
         raw_page => {
             let page = validation::page_id(raw_page)?;
-            *limit = rate_limit::admit(req, RouteClass::Writes, 1)?;
-            single(req, &*config::placement()?, page, idempotency_key)
+            // A single visit from a web page is filtered like a page view; one from a server
+            // or a script (no Origin, no Referer) is counted as sent.
+            let filter_bots = access::from_a_page(req);
+            Ok(
+                match view(req, &page, idempotency_key, filter_bots, limit)? {
+                    Viewed::Counted(count) => {
+                        respond::json(200, &VisitReply::recorded(page.as_str(), count))
+                    }
+                    Viewed::Bot(kind) => respond::json(202, &IgnoredReply::bot(kind)),
+                },
+            )
         }
     }
 }
 
-fn single(
+/// `POST /visit` with a JSON body (`application/json`, or `text/plain` as `sendBeacon` sends
+/// it): a batch or a page view.
+fn body(
     req: &Request,
-    placement: &Placement,
-    page: PageId,
     idempotency_key: Option<&str>,
+    limit: &mut Admitted,
 ) -> Result<Response, Failure> {
+    let body = respond::json_or_text_body(req, validation::MAX_BODY_BYTES)?;
+    let parsed: VisitBody = respond::parse_json(body)?;
+    match parsed {
+        VisitBody {
+            visits: Some(visits),
+            page: None,
+            ..
+        } => {
+            // A batch is a server's: sent as JSON (text/plain is for browsers' beacons, and
+            // would let any page post batches without a preflight).
+            if !respond::is_json(req) {
+                return Err(Failure::new(
+                    ProblemKind::UnsupportedMediaType,
+                    "send a batch as application/json",
+                ));
+            }
+            access::require_server_key(req)?;
+            batch(&visits, body, idempotency_key, limit, req)
+        }
+        VisitBody {
+            visits: None,
+            page: Some(page),
+            referrer,
+        } => {
+            validation::body_size(body.len(), validation::MAX_PAGE_VIEW_BYTES)?;
+            let page = validation::page_id(&page)?;
+            // Validated here; kept with the day's visits once Tally records sources.
+            let _referrer = validation::referrer_host(referrer.as_deref())?;
+            Ok(match view(req, &page, idempotency_key, true, limit)? {
+                Viewed::Counted(count) => {
+                    respond::json(200, &PageViewReply::counted(page.as_str(), count))
+                }
+                Viewed::Bot(kind) => respond::json(202, &IgnoredReply::bot(kind)),
+            })
+        }
+        _ => Err(ValidationError::VisitBodyShape.into()),
+    }
+}
+
+/// `GET /visit/{page}/pixel.gif`: counts a view of `page` from a page that cannot run the
+/// tracker (`<img src=…>`), answered with a transparent GIF that is never cached.
+fn pixel(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response, Failure> {
+    let status = match view(req, page, None, true, limit)? {
+        Viewed::Counted(_) => 200,
+        Viewed::Bot(_) => 202,
+    };
+    Ok(Response::new(status, PIXEL_GIF.to_vec())
+        .with_header("content-type", "image/gif")
+        .with_header("cache-control", "no-store"))
+}
+
+/// What became of a browser write.
+enum Viewed {
+    /// Counted; the page's count now.
+    Counted(u64),
+    /// Not counted: it came from a bot.
+    Bot(BotKind),
+}
+
+/// A browser write of one view of `page`: from an allowed site, within the writer's rate
+/// limit, then counted (with the visitor among today's uniques), or, from a bot when
+/// `filter_bots` and no API key vouches for the writer, counted as a bot view instead.
+fn view(
+    req: &Request,
+    page: &PageId,
+    idempotency_key: Option<&str>,
+    filter_bots: bool,
+    limit: &mut Admitted,
+) -> Result<Viewed, Failure> {
+    access::require_allowed_site(req)?;
+    *limit = rate_limit::admit(req, RouteClass::Writes, 1)?;
+    let placement = config::placement()?;
     let shard = placement.shard_for(page.as_str().as_bytes());
+    let user_agent = header(req, "user-agent").unwrap_or("");
+    if filter_bots {
+        if let Some(kind) = bot_kind(user_agent).filter(|_| !has_key(req)) {
+            let counted = shard_io::call(shard, |conn| {
+                shard_io::eval_ints(
+                    conn,
+                    &COUNT_BOT,
+                    &[],
+                    vec![page.as_str().as_bytes().to_vec()],
+                )
+            });
+            counted.map_err(|err| err.into_failure(&shard.name))?;
+            crate::request_log::note_bot(kind.as_str());
+            return Ok(Viewed::Bot(kind));
+        }
+    }
     let request = RecordRequest {
         idempotency_key,
         fingerprint: fingerprint(format!("visit\0{page}").as_bytes()),
         visitor: Some(visitor_fingerprint(
             &client_address(req)?.to_string(),
-            header(req, "user-agent").unwrap_or(""),
+            user_agent,
         )),
         salt_candidate: random_hex(16),
-        pages: vec![(&page, 1)],
+        pages: vec![(page, 1)],
     };
     let outcome = record(shard, &request).map_err(|err| err.into_failure(&shard.name))?;
-    let counts = match outcome {
-        RecordOutcome::Applied(counts) | RecordOutcome::Replayed(counts) => counts,
-        RecordOutcome::Conflict => return Err(conflict()),
-    };
-    Ok(respond::json(
-        200,
-        &VisitReply::recorded(page.as_str(), counts[0].count),
-    ))
+    match outcome {
+        RecordOutcome::Applied(counts) | RecordOutcome::Replayed(counts) => {
+            Ok(Viewed::Counted(counts[0].count))
+        }
+        RecordOutcome::Conflict => Err(conflict()),
+    }
 }
 
+/// Whether the request presents one of the configured API keys (a server writing for a site).
+fn has_key(req: &Request) -> bool {
+    access::known_key(req).ok().flatten().is_some()
+}
+
+/// A batch from a server: every entry validated, repeated pages summed, one atomic round trip
+/// per shard touched.
 fn batch(
-    req: &Request,
+    entries: &[BatchVisit],
+    body: &[u8],
     idempotency_key: Option<&str>,
     limit: &mut Admitted,
+    req: &Request,
 ) -> Result<Response, Failure> {
-    let body = respond::json_body(req, validation::MAX_BODY_BYTES)?;
-    let parsed: BatchRequest = respond::parse_json(body)?;
-    let visits = aggregate(&parsed)?;
+    let visits = aggregate(entries)?;
     // A batch costs as many tokens as visits it carries.
     *limit = rate_limit::admit(req, RouteClass::Writes, visits.values().sum())?;
     let placement = config::placement()?;
@@ -139,10 +264,10 @@ fn batch(
 }
 
 /// Validates every entry and sums repeated pages; the whole batch is refused on any error.
-fn aggregate(batch: &BatchRequest) -> Result<BTreeMap<PageId, u64>, Failure> {
-    validation::batch_len(batch.visits.len(), validation::MAX_BATCH_VISITS)?;
+fn aggregate(entries: &[BatchVisit]) -> Result<BTreeMap<PageId, u64>, Failure> {
+    validation::batch_len(entries.len(), validation::MAX_BATCH_VISITS)?;
     let mut visits = BTreeMap::new();
-    for visit in &batch.visits {
+    for visit in entries {
         let page = validation::page_id(&visit.page)?;
         let count = validation::visit_count(visit.count)?;
         *visits.entry(page).or_insert(0) += count;

@@ -14,7 +14,7 @@ use tally_core::top_pages::{merge_top, parse_ranked, TopReply};
 use tally_core::validation::{self, PageId};
 use tally_core::visit_store::{parse_read_reply, read_args, PageCounts, PAGES_KEY};
 
-use crate::node_cache::{CachedRead, Fetched, ReadThrough};
+use crate::node_cache::{CachedRead, Charge, Fetched, ReadThrough};
 use crate::rate_limit::{self, Admitted};
 use crate::request_info::{path_info, query_param};
 use crate::respond::{self, Failure};
@@ -40,11 +40,12 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
         return badge(req, &validation::page_id(page)?, limit);
     }
     let page = validation::page_id(&info)?;
-    let read = read_counts(req, &page, limit)?;
+    let read = read_counts(req, &page, Charge::Reader, limit)?;
     let reply = VisitsReply {
         count: read.value.count,
         served_via: read.served_via,
         uniques_today: Some(read.value.uniques_today),
+        bots_today: Some(read.value.bots_today),
     };
     let mut resp = respond::json(200, &reply);
     if let Some(age_s) = read.stale_age_s {
@@ -57,6 +58,7 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
 fn read_counts(
     req: &Request,
     page: &PageId,
+    charge: Charge<'_>,
     limit: &mut Admitted,
 ) -> Result<CachedRead<PageCounts>, Failure> {
     let fetch = || {
@@ -79,6 +81,7 @@ fn read_counts(
         // finish in either order); the store has no compare-and-set, and the TTL bounds the
         // narrow race that remains.
         keep: |cached, fetched| cached.count > fetched.count,
+        charge,
     };
     node_cache::read_through(req, read, limit)
 }
@@ -90,7 +93,8 @@ fn badge(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response,
         Some(raw) => validation::badge_color(&raw)?,
         None => badge::DEFAULT_COLOR.to_string(),
     };
-    let read = read_counts(req, page, limit)?;
+    // A badge that asks the shard is charged to the page, not the reader (see rate_limit).
+    let read = read_counts(req, page, Charge::Page(page), limit)?;
     let svg = badge::render(label, read.value.count, &color);
     Ok(Response::new(200, svg.into_bytes())
         .with_header("content-type", "image/svg+xml")

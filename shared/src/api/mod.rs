@@ -17,8 +17,8 @@ pub use problem::{Problem, ProblemKind, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE}
 pub use rate_limit::{rate_limit_headers, RateLimitInfo};
 pub use summary::{summarize, Period, SummaryReply, HOUR_MS, MINUTE_MS};
 pub use visit::{
-    BatchReply, BatchRequest, BatchVisit, FailedShard, RecordedPage, ServedVia, VisitReply,
-    VisitsReply,
+    BatchReply, BatchRequest, BatchVisit, FailedShard, IgnoredReply, PageViewReply, RecordedPage,
+    ServedVia, VisitBody, VisitReply, VisitsReply,
 };
 
 /// The `status` value of successful replies (kept from the seed API).

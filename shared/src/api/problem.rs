@@ -41,11 +41,16 @@ pub enum ProblemKind {
     Internal,
     /// 422: an `Idempotency-Key` was reused with a different request.
     IdempotencyConflict,
+    /// 401: a server-side write without one of the configured API keys.
+    Unauthorized,
+    /// 403: a browser write from a site that is not allowed, or a preflight from an origin
+    /// that is not.
+    Forbidden,
 }
 
 impl ProblemKind {
     /// Every kind, for exhaustive tests.
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 13] = [
         ProblemKind::InvalidRequest,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
@@ -57,6 +62,8 @@ impl ProblemKind {
         ProblemKind::ShardUnavailable,
         ProblemKind::Internal,
         ProblemKind::IdempotencyConflict,
+        ProblemKind::Unauthorized,
+        ProblemKind::Forbidden,
     ];
 
     /// The stable slug ending the `type` URI.
@@ -73,6 +80,8 @@ impl ProblemKind {
             ProblemKind::ShardUnavailable => "shard-unavailable",
             ProblemKind::Internal => "internal-error",
             ProblemKind::IdempotencyConflict => "idempotency-conflict",
+            ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::Forbidden => "forbidden",
         }
     }
 
@@ -89,6 +98,8 @@ impl ProblemKind {
             ProblemKind::ShardUnavailable => 503,
             ProblemKind::Internal => 500,
             ProblemKind::IdempotencyConflict => 422,
+            ProblemKind::Unauthorized => 401,
+            ProblemKind::Forbidden => 403,
         }
     }
 
@@ -106,6 +117,8 @@ impl ProblemKind {
             ProblemKind::ShardUnavailable => "Storage temporarily unavailable",
             ProblemKind::Internal => "Internal error",
             ProblemKind::IdempotencyConflict => "Idempotency key reused with a different request",
+            ProblemKind::Unauthorized => "API key required",
+            ProblemKind::Forbidden => "Not allowed from this site",
         }
     }
 
@@ -181,7 +194,9 @@ impl From<ValidationError> for Problem {
             | V::MetricTimestampInFuture
             | V::BatchEmpty
             | V::PeriodInvalid
-            | V::VisitCountInvalid => ProblemKind::ValidationFailed,
+            | V::VisitCountInvalid
+            | V::VisitBodyShape
+            | V::ReferrerInvalid => ProblemKind::ValidationFailed,
         };
         Problem {
             code: Some(err.code().to_owned()),
@@ -213,7 +228,9 @@ mod tests {
         slugs.dedup();
         assert_eq!(slugs.len(), ProblemKind::ALL.len());
         for kind in ProblemKind::ALL {
-            assert!([400, 404, 405, 413, 415, 422, 429, 500, 503].contains(&kind.status()));
+            assert!(
+                [400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503].contains(&kind.status())
+            );
             assert!(!kind.title().is_empty());
             assert!(kind.type_uri().starts_with(PROBLEM_TYPE_BASE));
         }

@@ -51,6 +51,68 @@ fn one() -> u64 {
     1
 }
 
+/// Body of `POST /visit`: a batch (`{"visits":[…]}`, from a server) or one page view
+/// (`{"page":"/blog/a","referrer":"news.example"}`, what the tracker sends, as `text/plain` so
+/// that a browser sends it without a preflight). Exactly one of `visits` and `page` is given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct VisitBody {
+    /// A batch's visits.
+    pub visits: Option<Vec<BatchVisit>>,
+    /// A page view's page (a path such as `location.pathname`).
+    pub page: Option<String>,
+    /// A page view's referrer: the host of the page the visitor came from, or empty.
+    pub referrer: Option<String>,
+}
+
+/// Reply to a browser write that was not counted (`202`): `{"status":"ignored",
+/// "counted":false,"reason":"crawler"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredReply {
+    /// Always `"ignored"`.
+    pub status: String,
+    /// Always false.
+    pub counted: bool,
+    /// Why: `crawler` or `headless_browser`.
+    pub reason: String,
+}
+
+impl IgnoredReply {
+    /// The reply for a page view from a bot of `kind`.
+    pub fn bot(kind: crate::bots::BotKind) -> Self {
+        IgnoredReply {
+            status: "ignored".to_owned(),
+            counted: false,
+            reason: kind.as_str().to_owned(),
+        }
+    }
+}
+
+/// Reply to a counted page view: `{"status":"success","counted":true,"page":"blog/a",
+/// "count":N}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageViewReply {
+    /// Always `"success"`.
+    pub status: String,
+    /// Always true.
+    pub counted: bool,
+    /// The page's id (normalized).
+    pub page: String,
+    /// The page's count after this view.
+    pub count: u64,
+}
+
+impl PageViewReply {
+    /// The reply for a counted view of `page`, whose count is now `count`.
+    pub fn counted(page: &str, count: u64) -> Self {
+        PageViewReply {
+            status: STATUS_SUCCESS.to_owned(),
+            counted: true,
+            page: page.to_owned(),
+            count,
+        }
+    }
+}
+
 /// Reply to `POST /visit`: what was recorded per page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchReply {
@@ -166,6 +228,9 @@ pub struct VisitsReply {
     /// Distinct visitors today (server's UTC day), when tracked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uniques_today: Option<u64>,
+    /// Page views from bots today (server's UTC day), which were not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bots_today: Option<u64>,
 }
 
 #[cfg(test)]
@@ -226,10 +291,11 @@ mod tests {
             count: 5,
             served_via: ServedVia::Redis("a".into()),
             uniques_today: Some(2),
+            bots_today: Some(1),
         };
         assert_eq!(
             serde_json::to_value(&reply).unwrap(),
-            json!({"count":5,"served_via":"redis_a","uniques_today":2})
+            json!({"count":5,"served_via":"redis_a","uniques_today":2,"bots_today":1})
         );
         let cached: VisitsReply =
             serde_json::from_str(r#"{"count":1,"served_via":"cache"}"#).unwrap();
