@@ -278,6 +278,7 @@ fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>, info: &str) {
         "/metrics",
         "/summary",
         "/health",
+        "/tally.js",
     ] {
         eprintln!("  http://{addr}{route}");
     }
