@@ -32,6 +32,22 @@ ensure_prereqs() {
   fi
   # All sources, including spin-sdk's WIT that the host's bindings are generated from.
   cargo fetch --locked --quiet
+  ensure_js_deps
+}
+
+# Installs the dashboard's JavaScript (uPlot, pinned by components/assets/js/package-lock.json)
+# from the npm registry into target/js/node_modules, where the assets component's build script
+# compiles it in. Skipped while the installed lockfile matches the committed one.
+ensure_js_deps() {
+  local src=components/assets/js dest=target/js
+  cmp -s "$src/package-lock.json" "$dest/installed-lock.json" 2>/dev/null && return 0
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  say "installing the dashboard's JavaScript with npm ci (into $dest)"
+  mkdir -p "$dest"
+  rm -f "$dest/installed-lock.json"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  (cd "$dest" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$src/package-lock.json" "$dest/installed-lock.json"
 }
 
 # Makes sure the load tools of record are present (benchmarks only).

@@ -1,16 +1,13 @@
--- Records visits to pages that live on this shard, atomically, in one round trip.
---
--- Keys are built here from fixed prefixes (Tally runs standalone shards, not Redis Cluster):
---   tally:pages          sorted set, member = page id, score = visit count (also gives top pages)
---   tally:u:<day>:<page> HyperLogLog of today's visitor ids (day = Redis server's UTC day number)
---   tally:salt:<day>     today's secret salt for visitor ids (set once per day, kept 2 days)
---   tally:idem:<key>     an idempotent request's fingerprint and results (kept 24 hours)
+-- Records visits to pages that live on this shard, atomically, in one round trip: the all-time
+-- counts, the day's and hour's history, unique visitors and the referrer (see
+-- tally_core::history for every key and how long it is kept).
 --
 -- ARGV[1] idempotency key, '' for none
 -- ARGV[2] request fingerprint (same key + different fingerprint = conflict)
--- ARGV[3] visitor fingerprint, '' to count no unique visitor (batches)
--- ARGV[4] salt candidate: random, used only if today's salt does not exist yet
--- ARGV[5], ARGV[6], ...: page, visits pairs (distinct pages)
+-- ARGV[3] visitor element for the HyperLogLogs, '' to count no unique visitor (batches)
+-- ARGV[4] referrer host, '' for none
+-- ARGV[5] days of history to keep
+-- ARGV[6], ARGV[7], ARGV[8], ...: page, visits, when (Unix seconds; 0 = now, server's clock)
 --
 -- Reply, flat: status (0 applied, 1 replayed, 2 conflict), then per page: count, uniques today.
 local idem_key = ARGV[1]
@@ -28,37 +25,64 @@ if idem_key ~= '' then
   end
 end
 
-local day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
+local now = tonumber(redis.call('TIME')[1])
 local visitor = ARGV[3]
-local salt = nil
-if visitor ~= '' then
-  -- The script is atomic, so reading first and setting only when absent cannot race; the day's
-  -- first visit pays the SET, every later one a single GET.
-  local salt_key = 'tally:salt:' .. day
-  salt = redis.call('GET', salt_key)
-  if not salt then
-    salt = ARGV[4]
-    redis.call('SET', salt_key, salt, 'EX', 172800)
-  end
-end
+local referrer = ARGV[4]
+local keep_s = (tonumber(ARGV[5]) + 1) * 86400
 
 local out = {0}
 local kept = {}
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 3 do
   local page = ARGV[i]
-  local count = tonumber(redis.call('ZINCRBY', 'tally:pages', ARGV[i + 1], page))
+  local visits = tonumber(ARGV[i + 1])
+  local at = tonumber(ARGV[i + 2])
+  if at == 0 then at = now end
+  local day = math.floor(at / 86400)
+  local hour = math.floor(at / 3600) % 24
+  -- Every key expires at a fixed time after its day: set when the key (or the field) is new,
+  -- which the increment's answer tells, so a repeat visit pays no EXPIREAT.
+  local until_s = day * 86400 + keep_s
+  local count = tonumber(redis.call('ZINCRBY', 'tally:pages', visits, page))
+  local page_day = 'tally:pd:' .. day
+  if tonumber(redis.call('ZINCRBY', page_day, visits, page)) == visits then
+    redis.call('EXPIREAT', page_day, until_s)
+  end
+  local page_hours = 'tally:ph:' .. day .. ':' .. page
+  if redis.call('HINCRBY', page_hours, hour, visits) == visits then
+    redis.call('EXPIREAT', page_hours, day * 86400 + 3 * 86400)
+  end
+  local site_day = 'tally:sd:' .. day
+  if redis.call('HINCRBY', site_day, 'v', visits) == visits then
+    redis.call('EXPIREAT', site_day, until_s)
+  end
+  redis.call('HINCRBY', site_day, hour, visits)
   local uniques_key = 'tally:u:' .. day .. ':' .. page
-  -- PFADD answers 1 whenever it creates the key, so a new HyperLogLog always gets its expiry,
-  -- and a visitor already counted today costs no EXPIRE.
-  if salt
-    and redis.call('PFADD', uniques_key, redis.sha1hex(salt .. '|' .. visitor .. '|' .. page)) == 1
-  then
-    redis.call('EXPIRE', uniques_key, 172800)
+  if visitor ~= '' then
+    -- PFADD answers 1 whenever it creates the key, so a new HyperLogLog always gets its expiry.
+    if redis.call('PFADD', uniques_key, visitor) == 1 then
+      redis.call('EXPIREAT', uniques_key, until_s)
+    end
+    local site_uniques = 'tally:su:' .. day
+    if redis.call('PFADD', site_uniques, visitor) == 1 then
+      redis.call('EXPIREAT', site_uniques, until_s)
+    end
   end
   local uniques = redis.call('PFCOUNT', uniques_key)
   out[#out + 1] = count
   out[#out + 1] = uniques
   kept[#kept + 1] = string.format('%d,%d', count, uniques)
+end
+
+if referrer ~= '' then
+  -- Today's referrers, bounded: past 200 hosts the least counted half goes.
+  local day = math.floor(now / 86400)
+  local key = 'tally:ref:' .. day
+  if tonumber(redis.call('ZINCRBY', key, 1, referrer)) == 1 then
+    redis.call('EXPIREAT', key, day * 86400 + keep_s)
+    if redis.call('ZCARD', key) > 200 then
+      redis.call('ZREMRANGEBYRANK', key, 0, -101)
+    end
+  end
 end
 
 if idem_key ~= '' then

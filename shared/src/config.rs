@@ -139,9 +139,42 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Who may read the dashboard's data (`dashboard_access`): the site's visits over time, totals,
+/// top pages and sources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DashboardAccess {
+    /// Anyone (the default): a public dashboard, like the counts themselves.
+    Public,
+    /// Only a holder of the `admin_key`.
+    Admin,
+}
+
+impl DashboardAccess {
+    /// Parses the variable (unset or blank: `public`).
+    pub fn parse(raw: Option<&str>) -> Result<Self, String> {
+        match raw.map(str::trim).unwrap_or("") {
+            "" | "public" => Ok(DashboardAccess::Public),
+            "admin" => Ok(DashboardAccess::Admin),
+            other => Err(format!(
+                "variable dashboard_access: {other:?} is neither public nor admin"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dashboard_access_is_public_unless_admin() {
+        assert_eq!(DashboardAccess::parse(None), Ok(DashboardAccess::Public));
+        assert_eq!(DashboardAccess::parse(Some(" ")), Ok(DashboardAccess::Public));
+        assert_eq!(DashboardAccess::parse(Some("public")), Ok(DashboardAccess::Public));
+        assert_eq!(DashboardAccess::parse(Some("admin")), Ok(DashboardAccess::Admin));
+        assert!(DashboardAccess::parse(Some("Admin")).is_err());
+        assert!(DashboardAccess::parse(Some("private")).is_err());
+    }
 
     #[test]
     fn parses_named_shards_in_order() {

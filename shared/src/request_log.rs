@@ -17,6 +17,8 @@ pub struct Outcomes {
     pub breaker_open: Vec<String>,
     /// Why a browser write was not counted as a visit (`crawler`, `headless_browser`).
     pub bot: Option<&'static str>,
+    /// The request was an administrator's (export, erase).
+    pub admin: bool,
 }
 
 impl Outcomes {
@@ -37,6 +39,9 @@ impl Outcomes {
         }
         if let Some(bot) = self.bot {
             object.member("bot").string(bot);
+        }
+        if self.admin {
+            object.member("admin").number("true");
         }
         object.close();
     }
@@ -126,7 +131,7 @@ impl<'a> JsonObject<'a> {
         let _ = serde_json::to_writer(&mut *self.out, values);
     }
 
-    /// A number, already formatted.
+    /// A number or a literal (`true`), already formatted.
     fn number(&mut self, formatted: &str) {
         self.out.extend_from_slice(formatted.as_bytes());
     }
@@ -172,6 +177,7 @@ mod tests {
             limiter: Some("allowed"),
             breaker_open: vec!["b\"\n".into()],
             bot: Some("crawler"),
+            admin: true,
         };
         let line = Line {
             component: "visits",
@@ -193,6 +199,7 @@ mod tests {
                     "limiter": "allowed",
                     "breaker_open": ["b\"\n"],
                     "bot": "crawler",
+                    "admin": true,
                 },
             })
         );

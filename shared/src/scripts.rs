@@ -30,6 +30,41 @@ pub const READ_PAGE: Script = Script {
     sha1: digests::READ_PAGE_SHA1,
 };
 
+/// One page's history over a range (days: visits and uniques; hours: visits).
+pub const READ_PAGE_HISTORY: Script = Script {
+    name: "read_page_history",
+    source: include_str!("../lua/read_page_history.lua"),
+    sha1: digests::READ_PAGE_HISTORY_SHA1,
+};
+
+/// A shard's share of the site's visits over a range.
+pub const READ_SITE_SERIES: Script = Script {
+    name: "read_site_series",
+    source: include_str!("../lua/read_site_series.lua"),
+    sha1: digests::READ_SITE_SERIES_SHA1,
+};
+
+/// A shard's top pages or referrers over a range of days.
+pub const READ_TOP: Script = Script {
+    name: "read_top",
+    source: include_str!("../lua/read_top.lua"),
+    sha1: digests::READ_TOP_SHA1,
+};
+
+/// One chunk of a day's pages with their visits and uniques, for an export.
+pub const EXPORT_DAY: Script = Script {
+    name: "export_day",
+    source: include_str!("../lua/export_day.lua"),
+    sha1: digests::EXPORT_DAY_SHA1,
+};
+
+/// Erases a page and its history on its shard.
+pub const ERASE_PAGE: Script = Script {
+    name: "erase_page",
+    source: include_str!("../lua/erase_page.lua"),
+    sha1: digests::ERASE_PAGE_SHA1,
+};
+
 /// Counts a bot's page view (not a visit) for today.
 pub const COUNT_BOT: Script = Script {
     name: "count_bot",
@@ -70,6 +105,12 @@ mod tests {
             TOKEN_BUCKET,
             INGEST_METRICS,
             READ_METRIC,
+            COUNT_BOT,
+            READ_PAGE_HISTORY,
+            READ_SITE_SERIES,
+            READ_TOP,
+            EXPORT_DAY,
+            ERASE_PAGE,
         ];
         for s in all {
             assert_eq!(s.sha1.len(), 40, "{}", s.name);

@@ -36,10 +36,19 @@ pub fn parse_ranked(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<TopPage> {
         .collect()
 }
 
-/// The `n` most visited pages across the shards' own top lists (each page lives on exactly
-/// one shard, so the top `n` of the union is the answer).
+/// The `n` highest of the shards' own top lists merged, ties by name: a page lives on one
+/// shard, so the top `n` of the union is the answer; a name on several lists (a referrer host,
+/// counted on every shard) adds up.
 pub fn merge_top(per_shard: Vec<Vec<TopPage>>, n: usize) -> Vec<TopPage> {
-    let mut all: Vec<TopPage> = per_shard.into_iter().flatten().collect();
+    // A name on several lists (a referrer host counted on every shard) adds up.
+    let mut totals = std::collections::BTreeMap::<String, u64>::new();
+    for item in per_shard.into_iter().flatten() {
+        *totals.entry(item.page).or_default() += item.count;
+    }
+    let mut all: Vec<TopPage> = totals
+        .into_iter()
+        .map(|(page, count)| TopPage { page, count })
+        .collect();
     all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.page.cmp(&b.page)));
     all.truncate(n);
     all
@@ -63,6 +72,12 @@ mod tests {
             3,
         );
         assert_eq!(merged, vec![p("c", 9), p("a", 5), p("d", 5)]);
+    }
+
+    #[test]
+    fn a_name_on_several_lists_adds_up() {
+        let merged = merge_top(vec![vec![p("x", 2)], vec![p("x", 3), p("y", 4)]], 5);
+        assert_eq!(merged, vec![p("x", 5), p("y", 4)]);
     }
 
     #[test]

@@ -112,11 +112,21 @@ pub enum ValidationError {
     VisitBodyShape,
     /// A page view's `referrer` is not a host name.
     ReferrerInvalid,
+    /// A history range (`from`, `to`, `interval`) is malformed, backwards, in the future or
+    /// longer than the history kept.
+    RangeInvalid,
+    /// A paging `cursor` is not one this API gave out.
+    CursorInvalid,
+    /// A batch entry's `at` is not RFC 3339, is in the future, or is older than the history
+    /// kept.
+    VisitTimeInvalid,
+    /// An export's `format` or `what` is not one Tally writes.
+    ExportInvalid,
 }
 
 impl ValidationError {
     /// Every variant, for exhaustive tests and documentation.
-    pub const ALL: [ValidationError; 20] = [
+    pub const ALL: [ValidationError; 24] = [
         ValidationError::PageIdEmpty,
         ValidationError::PageIdTooLong,
         ValidationError::PageIdBadEncoding,
@@ -137,6 +147,10 @@ impl ValidationError {
         ValidationError::BadgeParamInvalid,
         ValidationError::VisitBodyShape,
         ValidationError::ReferrerInvalid,
+        ValidationError::RangeInvalid,
+        ValidationError::CursorInvalid,
+        ValidationError::VisitTimeInvalid,
+        ValidationError::ExportInvalid,
     ];
 
     /// A stable machine-readable code; clients may match on it, so never change one.
@@ -162,6 +176,10 @@ impl ValidationError {
             ValidationError::BadgeParamInvalid => "badge_param_invalid",
             ValidationError::VisitBodyShape => "visit_body_shape",
             ValidationError::ReferrerInvalid => "referrer_invalid",
+            ValidationError::RangeInvalid => "range_invalid",
+            ValidationError::CursorInvalid => "cursor_invalid",
+            ValidationError::VisitTimeInvalid => "visit_time_invalid",
+            ValidationError::ExportInvalid => "export_invalid",
         }
     }
 
@@ -204,6 +222,21 @@ impl ValidationError {
             }
             ValidationError::ReferrerInvalid => {
                 "The referrer must be a host name such as news.example.com, or empty."
+            }
+            ValidationError::RangeInvalid => {
+                "from and to must be dates (2026-11-01) or RFC 3339 times, from not after to, \
+                 nothing in the future, at most history_days days (interval=day) or 48 hours \
+                 (interval=hour); interval is day or hour."
+            }
+            ValidationError::CursorInvalid => {
+                "The cursor must be one given by a previous page of this list."
+            }
+            ValidationError::VisitTimeInvalid => {
+                "A visit's at must be an RFC 3339 time, not in the future and within the \
+                 history kept (history_days)."
+            }
+            ValidationError::ExportInvalid => {
+                "format must be csv or ndjson, and what must be visits or metrics."
             }
         }
     }
@@ -294,6 +327,17 @@ fn percent_decode(raw: &str) -> Result<Cow<'_, str>, ValidationError> {
     percent_encoding::percent_decode(bytes)
         .decode_utf8()
         .map_err(|_| ValidationError::PageIdNotUtf8)
+}
+
+/// The start of the hour (Unix seconds) of a batch entry's `at`: RFC 3339, at most
+/// [`MAX_FUTURE_SKEW_MS`] ahead of `now_ms`, and within the last `history_days` days.
+pub fn visit_hour(raw: &str, now_ms: i64, history_days: u32) -> Result<i64, ValidationError> {
+    let at_ms = rfc3339::parse_unix_ms(raw).map_err(|_| ValidationError::VisitTimeInvalid)?;
+    let oldest_ms = now_ms - i64::from(history_days) * 86_400_000;
+    if at_ms > now_ms + MAX_FUTURE_SKEW_MS || at_ms < oldest_ms {
+        return Err(ValidationError::VisitTimeInvalid);
+    }
+    Ok(at_ms.div_euclid(3_600_000) * 3_600)
 }
 
 /// The largest page-view body accepted (a page view is a path and a host name).

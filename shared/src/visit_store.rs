@@ -31,25 +31,31 @@ pub struct RecordRequest<'a> {
     pub idempotency_key: Option<&'a str>,
     /// Identifies the request's content; the same key with another fingerprint is a conflict.
     pub fingerprint: String,
-    /// The visitor's fingerprint for unique counting (single visits only).
+    /// The visitor as the HyperLogLogs see it ([`crate::history::visitor_element`]), for
+    /// unique counting (browser writes only).
     pub visitor: Option<String>,
-    /// Random salt for the day, used only if the shard has none yet.
-    pub salt_candidate: String,
-    /// Distinct pages on this shard with the visits to add.
-    pub pages: Vec<(&'a PageId, u64)>,
+    /// The host the visitor came from (page views from the tracker), normalized.
+    pub referrer: Option<String>,
+    /// Days of history to keep (`history_days`).
+    pub history_days: u32,
+    /// The entries on this shard: page, visits to add, and when (Unix seconds; 0 for now, on
+    /// the Redis server's clock).
+    pub pages: Vec<(&'a PageId, u64, i64)>,
 }
 
 impl RecordRequest<'_> {
     /// The script's `ARGV`.
     pub fn args(&self) -> Vec<Vec<u8>> {
-        let mut args = Vec::with_capacity(4 + 2 * self.pages.len());
+        let mut args = Vec::with_capacity(5 + 3 * self.pages.len());
         args.push(self.idempotency_key.unwrap_or("").as_bytes().to_vec());
         args.push(self.fingerprint.as_bytes().to_vec());
         args.push(self.visitor.as_deref().unwrap_or("").as_bytes().to_vec());
-        args.push(self.salt_candidate.as_bytes().to_vec());
-        for (page, visits) in &self.pages {
+        args.push(self.referrer.as_deref().unwrap_or("").as_bytes().to_vec());
+        args.push(self.history_days.to_string().into_bytes());
+        for (page, visits, at_s) in &self.pages {
             args.push(page.as_str().as_bytes().to_vec());
             args.push(visits.to_string().into_bytes());
+            args.push(at_s.to_string().into_bytes());
         }
         args
     }
@@ -124,9 +130,9 @@ pub fn fingerprint(content: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(content))
 }
 
-/// The visitor fingerprint sent to the shard: a hash of the client address and User-Agent, so
-/// neither travels or is stored in the clear. The shard salts it with the day's secret salt
-/// and the page before adding it to the HyperLogLog, so ids do not link across days or pages.
+/// The visitor's fingerprint: a hash of the client address and User-Agent, so neither is kept
+/// or travels in the clear; [`crate::history::visitor_element`] salts it with the day's
+/// secret salt before it reaches a shard, so the shards' ids do not link across days.
 pub fn visitor_fingerprint(client_ip: &str, user_agent: &str) -> String {
     let mut material = Vec::with_capacity(client_ip.len() + user_agent.len() + 1);
     material.extend_from_slice(client_ip.as_bytes());
@@ -147,15 +153,19 @@ mod tests {
             idempotency_key: Some("k"),
             fingerprint: "f".into(),
             visitor: None,
-            salt_candidate: "s".into(),
-            pages: vec![(&a, 3), (&b, 1)],
+            referrer: Some("news.example".into()),
+            history_days: 400,
+            pages: vec![(&a, 3, 0), (&b, 1, 1_700_000_000)],
         };
         let args: Vec<String> = req
             .args()
             .into_iter()
             .map(|a| String::from_utf8(a).unwrap())
             .collect();
-        assert_eq!(args, ["k", "f", "", "s", "a", "3", "b", "1"]);
+        assert_eq!(
+            args,
+            ["k", "f", "", "news.example", "400", "a", "3", "0", "b", "1", "1700000000"]
+        );
     }
 
     #[test]

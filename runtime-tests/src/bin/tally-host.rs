@@ -278,7 +278,10 @@ fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>, info: &str) {
         "/metrics",
         "/summary",
         "/health",
+        "/stats",
+        "/export",
         "/tally.js",
+        "/dashboard",
     ] {
         eprintln!("  http://{addr}{route}");
     }
@@ -290,6 +293,7 @@ fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>, info: &str) {
          -d '{{\"timestamp\":\"'$(date -u +%FT%TZ)'\",\"value\":1.5,\"type\":\"cpu\"}}'"
     );
     eprintln!("     curl -s 'http://{addr}/summary?type=cpu&period=hourly'");
+    eprintln!("     open http://{addr}/dashboard in a browser");
     eprintln!("stop with Ctrl-C");
 }
 

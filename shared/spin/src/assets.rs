@@ -23,6 +23,8 @@ pub struct Asset {
     pub body: &'static [u8],
     /// XXH3-64 of the bytes.
     pub hash: u64,
+    /// Further headers it is always served with (a page's `Content-Security-Policy`).
+    pub headers: &'static [(&'static str, &'static str)],
 }
 
 impl Asset {
@@ -33,7 +35,13 @@ impl Asset {
             content_type,
             body,
             hash: xxhash_rust::const_xxh3::xxh3_64(body),
+            headers: &[],
         }
+    }
+
+    /// The same asset, served with `headers` as well.
+    pub const fn with_headers(self, headers: &'static [(&'static str, &'static str)]) -> Self {
+        Asset { headers, ..self }
     }
 
     /// The strong ETag, quoted.
@@ -72,9 +80,13 @@ fn answer(req: &Request, assets: &[Asset]) -> Result<Response, Failure> {
     };
     let mut resp = Response::new(status, body)
         .with_header("etag", etag)
-        .with_header("cache-control", format!("public, max-age={MAX_AGE_S}"));
+        .with_header("cache-control", format!("public, max-age={MAX_AGE_S}"))
+        .with_header("x-content-type-options", "nosniff");
     if status == 200 {
         resp.set_header("content-type", asset.content_type);
+    }
+    for (name, value) in asset.headers {
+        resp.set_header(name, *value);
     }
     Ok(resp)
 }

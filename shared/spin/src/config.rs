@@ -65,3 +65,18 @@ pub fn placement() -> Result<Rc<Placement>, Failure> {
     PLACEMENT.with(|p| p.set(placement.clone()).ok());
     Ok(placement)
 }
+
+/// `history_days`: days of history the shards keep (default 400).
+pub fn history_days() -> Result<u32, Failure> {
+    let raw = var("history_days").ok();
+    tally_core::history::history_days(raw.as_deref()).map_err(Failure::misconfigured)
+}
+
+/// The secret the day's visitor salt is made from: `visitor_salt`, or, when that is unset, the
+/// `shards` variable (the same on every node, and secret where the shards have passwords).
+/// Every node must use the same, so that a visitor is one element on every shard.
+pub fn visitor_secret() -> Rc<str> {
+    non_empty_var("visitor_salt")
+        .or_else(|| var("shards").ok())
+        .unwrap_or_default()
+}

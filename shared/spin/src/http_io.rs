@@ -113,12 +113,44 @@ impl Request {
 }
 
 /// A response as the components build it: a status, header lines in order, a body.
-#[derive(Debug)]
 pub struct Response {
     status: u16,
     /// Kept in the form `wasi:http` takes, so sending copies nothing.
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
+    /// A body written while it is sent (an export), after `body`.
+    stream: Option<BodyWriter>,
+}
+
+/// Writes a streamed body through the [`Sink`] it is given, chunk by chunk, so no more than a
+/// chunk is held at a time; it stops early when the sink refuses (the client went away).
+pub type BodyWriter = Box<dyn FnOnce(&mut Sink<'_>)>;
+
+/// Where a streamed body goes: the response's output stream.
+pub struct Sink<'a> {
+    stream: &'a OutputStream,
+    failed: bool,
+}
+
+impl Sink<'_> {
+    /// Writes `bytes`; false once the client can no longer be written to.
+    pub fn write(&mut self, bytes: &[u8]) -> bool {
+        if !self.failed && write_all(self.stream, bytes).is_err() {
+            self.failed = true;
+        }
+        !self.failed
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.len())
+            .field("streamed", &self.stream.is_some())
+            .finish()
+    }
 }
 
 impl Response {
@@ -128,6 +160,17 @@ impl Response {
             status,
             headers: Vec::new(),
             body,
+            stream: None,
+        }
+    }
+
+    /// A response whose body `writer` writes while it is sent.
+    pub fn streamed(status: u16, writer: BodyWriter) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            stream: Some(writer),
         }
     }
 
@@ -193,17 +236,27 @@ fn send(out: ResponseOutparam, resp: Response) {
         return;
     };
     out.set(response);
-    write_body(body, &resp.body);
+    write_body(body, &resp.body, resp.stream);
 }
 
-/// Writes `bytes` to the response body and finishes it.
-fn write_body(body: OutgoingBody, bytes: &[u8]) {
-    if !bytes.is_empty() {
-        let Ok(stream) = body.write() else {
+/// Writes `bytes`, then what `stream` writes, to the response body and finishes it.
+fn write_body(body: OutgoingBody, bytes: &[u8], stream: Option<BodyWriter>) {
+    if !bytes.is_empty() || stream.is_some() {
+        let Ok(out) = body.write() else {
             return;
         };
-        if write_all(&stream, bytes).is_err() {
+        if write_all(&out, bytes).is_err() {
             return;
+        }
+        if let Some(writer) = stream {
+            let mut sink = Sink {
+                stream: &out,
+                failed: false,
+            };
+            writer(&mut sink);
+            if sink.failed {
+                return;
+            }
         }
     }
     let _ = OutgoingBody::finish(body, None);

@@ -4,12 +4,14 @@
 //! It compiles for `wasm32-wasip2` only (it imports Spin's host interfaces).
 
 pub mod access;
+pub mod admin;
 pub mod assets;
 pub mod breaker_io;
 pub mod config;
 pub mod cors;
 pub mod health;
 pub mod http_io;
+pub mod insights;
 pub mod metrics;
 pub mod node_cache;
 pub mod node_store;

@@ -36,6 +36,11 @@ pub fn note_cache(outcome: &'static str) {
     OUTCOMES.with(|o| o.borrow_mut().cache = Some(outcome));
 }
 
+/// The request was an administrator's (an export or an erase).
+pub fn note_admin() {
+    OUTCOMES.with(|o| o.borrow_mut().admin = true);
+}
+
 /// A browser write came from a bot of this kind and was not counted.
 pub fn note_bot(kind: &'static str) {
     OUTCOMES.with(|o| o.borrow_mut().bot = Some(kind));

@@ -271,6 +271,23 @@ pub fn pairs(
     Ok(out)
 }
 
+/// Runs a plain command whose reply is a list of binary values or nils (`MGET`).
+pub fn binaries_or_nil(
+    conn: &Connection,
+    command: &str,
+    args: &[RedisParameter],
+) -> Result<Vec<Option<Vec<u8>>>, ShardError> {
+    conn.execute(command, args)
+        .map_err(classify)?
+        .into_iter()
+        .map(|r| match r {
+            RedisResult::Binary(b) => Ok(Some(b)),
+            RedisResult::Nil => Ok(None),
+            other => Err(ShardError::Protocol(format!("{command} returned {other:?}"))),
+        })
+        .collect()
+}
+
 /// Whether an error says the shard does not have the script cached. Hosts word it
 /// differently (`NOSCRIPT …`, `NoScript: …`), so the match ignores case.
 fn is_noscript(message: &str) -> bool {

@@ -20,6 +20,7 @@ use tally_core::api::{
 };
 use tally_core::bots::{bot_kind, BotKind};
 use tally_core::config::ShardConfig;
+use tally_core::history::{day_of, normalize_referrer, visitor_element};
 use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::{COUNT_BOT, RECORD_VISITS};
 use tally_core::validation::{self, PageId, ValidationError};
@@ -28,7 +29,7 @@ use tally_core::visit_store::{
 };
 
 use crate::rate_limit::{self, Admitted};
-use crate::request_info::{client_address, header, path_info, random_hex};
+use crate::request_info::{client_address, header, now_ms, path_info};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
 use crate::{access, config};
@@ -66,7 +67,7 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
             // or a script (no Origin, no Referer) is counted as sent.
             let filter_bots = access::from_a_page(req);
             Ok(
-                match view(req, &page, idempotency_key, filter_bots, limit)? {
+                match view(req, &page, idempotency_key, None, filter_bots, limit)? {
                     Viewed::Counted(count) => {
                         respond::json(200, &VisitReply::recorded(page.as_str(), count))
                     }
@@ -110,9 +111,9 @@ fn body(
         } => {
             validation::body_size(body.len(), validation::MAX_PAGE_VIEW_BYTES)?;
             let page = validation::page_id(&page)?;
-            // Validated here; kept with the day's visits once Tally records sources.
-            let _referrer = validation::referrer_host(referrer.as_deref())?;
-            Ok(match view(req, &page, idempotency_key, true, limit)? {
+            let referrer = validation::referrer_host(referrer.as_deref())?
+                .map(|host| normalize_referrer(&host));
+            Ok(match view(req, &page, idempotency_key, referrer, true, limit)? {
                 Viewed::Counted(count) => {
                     respond::json(200, &PageViewReply::counted(page.as_str(), count))
                 }
@@ -126,7 +127,7 @@ fn body(
 /// `GET /visit/{page}/pixel.gif`: counts a view of `page` from a page that cannot run the
 /// tracker (`<img src=…>`), answered with a transparent GIF that is never cached.
 fn pixel(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response, Failure> {
-    let status = match view(req, page, None, true, limit)? {
+    let status = match view(req, page, None, None, true, limit)? {
         Viewed::Counted(_) => 200,
         Viewed::Bot(_) => 202,
     };
@@ -150,6 +151,7 @@ fn view(
     req: &Request,
     page: &PageId,
     idempotency_key: Option<&str>,
+    referrer: Option<String>,
     filter_bots: bool,
     limit: &mut Admitted,
 ) -> Result<Viewed, Failure> {
@@ -173,15 +175,18 @@ fn view(
             return Ok(Viewed::Bot(kind));
         }
     }
+    let visitor = visitor_fingerprint(&client_address(req)?.to_string(), user_agent);
     let request = RecordRequest {
         idempotency_key,
         fingerprint: fingerprint(format!("visit\0{page}").as_bytes()),
-        visitor: Some(visitor_fingerprint(
-            &client_address(req)?.to_string(),
-            user_agent,
+        visitor: Some(visitor_element(
+            config::visitor_secret().as_bytes(),
+            day_of(now_ms() as i64),
+            &visitor,
         )),
-        salt_candidate: random_hex(16),
-        pages: vec![(page, 1)],
+        referrer,
+        history_days: config::history_days()?,
+        pages: vec![(page, 1, 0)],
     };
     let outcome = record(shard, &request).map_err(|err| err.into_failure(&shard.name))?;
     match outcome {
@@ -206,29 +211,39 @@ fn batch(
     limit: &mut Admitted,
     req: &Request,
 ) -> Result<Response, Failure> {
-    let visits = aggregate(entries)?;
+    let history_days = config::history_days()?;
+    let visits = aggregate(entries, now_ms() as i64, history_days)?;
     // A batch costs as many tokens as visits it carries.
     *limit = rate_limit::admit(req, RouteClass::Writes, visits.values().sum())?;
     let placement = config::placement()?;
     let body_fingerprint = fingerprint(body);
 
-    let visits: Vec<(PageId, u64)> = visits.into_iter().collect();
+    let visits: Vec<((PageId, i64), u64)> = visits.into_iter().collect();
     let (mut recorded, mut failed, mut replayed) = (Vec::new(), Vec::new(), false);
-    for (shard, pages) in placement.group_by_shard(&visits, |(page, _)| page.as_str().as_bytes()) {
+    for (shard, entries) in
+        placement.group_by_shard(&visits, |((page, _), _)| page.as_str().as_bytes())
+    {
         let request = RecordRequest {
             idempotency_key,
             fingerprint: body_fingerprint.clone(),
             visitor: None,
-            salt_candidate: String::new(),
-            pages: pages.iter().map(|(page, added)| (page, *added)).collect(),
+            referrer: None,
+            history_days,
+            pages: entries
+                .iter()
+                .map(|((page, at_s), added)| (page, *added, *at_s))
+                .collect(),
         };
         let outcome = match record(shard, &request) {
             Ok(outcome) => outcome,
             Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
             Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }) => {
+                let mut pages: Vec<String> =
+                    request.pages.iter().map(|(p, _, _)| p.to_string()).collect();
+                pages.dedup();
                 failed.push(FailedShard {
                     shard: shard.name.clone(),
-                    pages: request.pages.iter().map(|(p, _)| p.to_string()).collect(),
+                    pages,
                 });
                 continue;
             }
@@ -241,17 +256,14 @@ fn batch(
             }
             RecordOutcome::Conflict => return Err(conflict()),
         };
-        recorded.extend(
-            request
-                .pages
-                .iter()
-                .zip(counts)
-                .map(|((page, added), c)| RecordedPage {
-                    page: page.to_string(),
-                    added: *added,
-                    count: c.count,
-                }),
-        );
+        recorded.extend(request.pages.iter().zip(counts).map(
+            |((page, added, at_s), c)| RecordedPage {
+                page: page.to_string(),
+                added: *added,
+                count: c.count,
+                at: (*at_s != 0).then(|| hour_label(*at_s)),
+            },
+        ));
     }
     recorded.sort_by(|a, b| a.page.cmp(&b.page));
     let status = if failed.is_empty() { 200 } else { 503 };
@@ -263,16 +275,31 @@ fn batch(
     Ok(resp)
 }
 
-/// Validates every entry and sums repeated pages; the whole batch is refused on any error.
-fn aggregate(entries: &[BatchVisit]) -> Result<BTreeMap<PageId, u64>, Failure> {
+/// Validates every entry and sums repeated pages (per hour, for entries that name one with
+/// `at`); the whole batch is refused on any error.
+fn aggregate(
+    entries: &[BatchVisit],
+    now_ms: i64,
+    history_days: u32,
+) -> Result<BTreeMap<(PageId, i64), u64>, Failure> {
     validation::batch_len(entries.len(), validation::MAX_BATCH_VISITS)?;
     let mut visits = BTreeMap::new();
     for visit in entries {
         let page = validation::page_id(&visit.page)?;
         let count = validation::visit_count(visit.count)?;
-        *visits.entry(page).or_insert(0) += count;
+        let at_s = match &visit.at {
+            Some(at) => validation::visit_hour(at, now_ms, history_days)?,
+            None => 0,
+        };
+        *visits.entry((page, at_s)).or_insert(0) += count;
     }
     Ok(visits)
+}
+
+/// The hour a batch entry was recorded at, as RFC 3339 (`2026-11-29T13:00:00Z`).
+fn hour_label(at_s: i64) -> String {
+    let text = tally_core::rfc3339::format_unix_ms(at_s * 1_000);
+    format!("{}:00:00Z", &text[..13])
 }
 
 /// Runs `record_visits` on one shard.

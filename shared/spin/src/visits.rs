@@ -1,28 +1,30 @@
 //! `GET /visits/{page_id}` (count through the edge cache, saying where it came from),
-//! `GET /visits/{page_id}/badge.svg` (an SVG counter) and `GET /visits?top=N`.
+//! `GET /visits/{page_id}/badge.svg` (an SVG counter), and through `insights` a page's history
+//! (`/visits/{page_id}/history`), the ranked pages (`/visits?top=N`) and the site's statistics
+//! (`/stats`, `/stats/history`).
 
 use spin_sdk::http::Method;
 
 use crate::http_io::{Request, Response};
-use spin_sdk::redis::RedisParameter;
 use tally_core::api::{ProblemKind, VisitsReply};
 use tally_core::badge;
 use tally_core::edge_cache::cache_key;
-use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::READ_PAGE;
-use tally_core::top_pages::{merge_top, parse_ranked, TopReply};
 use tally_core::validation::{self, PageId};
-use tally_core::visit_store::{parse_read_reply, read_args, PageCounts, PAGES_KEY};
+use tally_core::visit_store::{parse_read_reply, read_args, PageCounts};
 
 use crate::node_cache::{CachedRead, Charge, Fetched, ReadThrough};
+use crate::{admin, insights};
 use crate::rate_limit::{self, Admitted};
 use crate::request_info::{path_info, query_param};
 use crate::respond::{self, Failure};
-use crate::shard_io::{self, Placement, ShardError};
+use crate::shard_io::{self, ShardError};
 use crate::{config, node_cache};
 
 /// The suffix that asks for a badge instead of JSON.
 const BADGE_SUFFIX: &str = "/badge.svg";
+/// The suffix that asks for a page's history.
+const HISTORY_SUFFIX: &str = "/history";
 
 /// Answers a visits request.
 pub fn handle(req: &Request) -> Response {
@@ -30,14 +32,35 @@ pub fn handle(req: &Request) -> Response {
 }
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
-    respond::require_method(req.method(), &[Method::Get, Method::Head])?;
     let info = path_info(req);
+    if req.path() == "/export" {
+        respond::require_method(req.method(), &[Method::Get])?;
+        return admin::export(req);
+    }
+    if *req.method() == Method::Delete && !info.is_empty() && info != "/" {
+        return admin::erase(req, &validation::page_id(&info)?);
+    }
+    respond::require_method(req.method(), &[Method::Get, Method::Head])?;
+    // The dashboard's data (everything over time and across pages) is public or admin-only
+    // (`dashboard_access`); a page's own count and badge are always public.
+    if req.path().starts_with("/stats") {
+        admin::require_dashboard_access(req)?;
+        return match info.as_str() {
+            "" | "/" => insights::stats(req, limit),
+            "/history" => insights::site_history(req, limit),
+            _ => Err(Failure::new(ProblemKind::NotFound, "no such statistics: /stats or /stats/history")),
+        };
+    }
     if info.is_empty() || info == "/" {
-        *limit = rate_limit::admit(req, RouteClass::Reads, 1)?;
-        return top(req, &*config::placement()?);
+        admin::require_dashboard_access(req)?;
+        return insights::ranked_pages(req, limit);
     }
     if let Some(page) = info.strip_suffix(BADGE_SUFFIX) {
         return badge(req, &validation::page_id(page)?, limit);
+    }
+    if let Some(page) = info.strip_suffix(HISTORY_SUFFIX) {
+        admin::require_dashboard_access(req)?;
+        return insights::page_history(req, &validation::page_id(page)?, limit);
     }
     let page = validation::page_id(&info)?;
     let read = read_counts(req, &page, Charge::Reader, limit)?;
@@ -100,38 +123,4 @@ fn badge(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response,
         .with_header("content-type", "image/svg+xml")
         .with_header("cache-control", "no-cache")
         .with_header("x-served-via", read.served_via.to_string()))
-}
-
-fn top(req: &Request, placement: &Placement) -> Result<Response, Failure> {
-    let raw = query_param(req, "top").ok_or_else(|| {
-        Failure::new(
-            ProblemKind::InvalidRequest,
-            "ask for a page (/visits/{page_id}) or the most visited pages (/visits?top=N)",
-        )
-    })?;
-    let n = validation::top_pages(&raw)?;
-    let stop = RedisParameter::Int64(n as i64 - 1);
-    let args = [
-        RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec()),
-        RedisParameter::Int64(0),
-        stop,
-        RedisParameter::Binary(b"WITHSCORES".to_vec()),
-    ];
-    let (mut lists, mut unavailable) = (Vec::new(), Vec::new());
-    for shard in placement.shards() {
-        match shard_io::call(shard, |conn| shard_io::pairs(conn, "ZREVRANGE", &args)) {
-            Ok(pairs) => lists.push(parse_ranked(&pairs)),
-            Err(err) => {
-                if lists.is_empty() && unavailable.len() + 1 == placement.shards().len() {
-                    return Err(err.into_failure(&shard.name));
-                }
-                unavailable.push(shard.name.clone());
-            }
-        }
-    }
-    let reply = TopReply {
-        pages: merge_top(lists, n),
-        unavailable_shards: unavailable,
-    };
-    Ok(respond::json(200, &reply))
 }

@@ -186,7 +186,10 @@ impl From<ValidationError> for Problem {
             | V::LimitInvalid
             | V::IdempotencyKeyInvalid
             | V::TopInvalid
-            | V::BadgeParamInvalid => ProblemKind::InvalidRequest,
+            | V::BadgeParamInvalid
+            | V::RangeInvalid
+            | V::CursorInvalid
+            | V::ExportInvalid => ProblemKind::InvalidRequest,
             V::BodyTooLarge | V::BatchTooLarge => ProblemKind::TooLarge,
             V::MetricValueNotFinite
             | V::MetricTypeInvalid
@@ -196,7 +199,8 @@ impl From<ValidationError> for Problem {
             | V::PeriodInvalid
             | V::VisitCountInvalid
             | V::VisitBodyShape
-            | V::ReferrerInvalid => ProblemKind::ValidationFailed,
+            | V::ReferrerInvalid
+            | V::VisitTimeInvalid => ProblemKind::ValidationFailed,
         };
         Problem {
             code: Some(err.code().to_owned()),

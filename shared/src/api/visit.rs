@@ -45,6 +45,10 @@ pub struct BatchVisit {
     /// How many visits; 1 when absent.
     #[serde(default = "one")]
     pub count: u64,
+    /// When they happened (RFC 3339), for a server importing or catching up: the visits are
+    /// recorded in that hour's and day's history. Absent: now, on the shard's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 fn one() -> u64 {
@@ -171,6 +175,9 @@ pub struct RecordedPage {
     pub added: u64,
     /// The page's count afterwards.
     pub count: u64,
+    /// The hour the entry was recorded in, when the batch named one (`at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// Where a count was read from: `"cache"` or `"redis_<shard>"`.
@@ -255,7 +262,8 @@ mod tests {
             req.visits[0],
             BatchVisit {
                 page: "/a".into(),
-                count: 3
+                count: 3,
+                at: None
             }
         );
         assert_eq!(req.visits[1].count, 1);
@@ -269,11 +277,13 @@ mod tests {
                     page: "a".into(),
                     added: 3,
                     count: 10,
+                    at: None,
                 },
                 RecordedPage {
                     page: "b".into(),
                     added: 1,
                     count: 1,
+                    at: None,
                 },
             ],
             false,

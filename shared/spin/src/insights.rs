@@ -1,0 +1,419 @@
+//! Reading visits over time (see `tally_core::history`): a page's series
+//! (`GET /visits/{page}/history`), the site's totals (`GET /stats`) and series
+//! (`GET /stats/history`), and every page ranked over a range, page by page
+//! (`GET /visits?top=N&from=&to=&cursor=`).
+//!
+//! Each read costs a number of Redis commands bounded by the range's length and the number of
+//! shards, never by how many visits were recorded, and goes through the node's cache for
+//! `cache_ttl_ms`. Site-wide reads ask every shard and name the ones that could not be asked;
+//! only when none could is the answer a 503.
+
+use serde::{Deserialize, Serialize};
+use spin_sdk::redis::RedisParameter;
+use tally_core::config::ShardConfig;
+use tally_core::history::{Interval, Point, Range};
+use tally_core::hll::Registers;
+use tally_core::top_pages::{merge_top, parse_ranked, TopPage};
+use tally_core::validation::{self, PageId, ValidationError};
+use tally_core::visit_store::PAGES_KEY;
+
+use crate::http_io::{Request, Response};
+use crate::node_cache::{self, Charge, Fetched, ReadThrough};
+use crate::rate_limit::Admitted;
+use crate::request_info::{now_ms, query_param};
+use crate::respond::{self, Failure};
+use crate::shard_io::{self, ShardError};
+use crate::config;
+use tally_core::scripts::{READ_PAGE_HISTORY, READ_SITE_SERIES, READ_TOP};
+
+/// Top pages and sources `GET /stats` lists when `top` is not given.
+const DEFAULT_STATS_TOP: usize = 10;
+/// The deepest a paged list of pages may be read (its cost grows with the depth).
+pub const MAX_CURSOR: usize = 100_000;
+/// Days of site uniques fetched per command (each a HyperLogLog of up to 12 KB).
+const UNIQUES_CHUNK_DAYS: usize = 8;
+
+/// The range in the request's `from`, `to` and `interval`.
+fn range(req: &Request, interval_allowed: bool) -> Result<Range, Failure> {
+    let interval = if interval_allowed {
+        Interval::parse(query_param(req, "interval").as_deref())?
+    } else {
+        Interval::Day
+    };
+    let history_days = config::history_days()?;
+    Ok(Range::parse(
+        query_param(req, "from").as_deref(),
+        query_param(req, "to").as_deref(),
+        interval,
+        now_ms() as i64,
+        history_days,
+    )?)
+}
+
+fn interval_name(range: &Range) -> &'static str {
+    match range.interval {
+        Interval::Day => "day",
+        Interval::Hour => "hour",
+    }
+}
+
+/// `GET /visits/{page}/history?from=&to=&interval=day|hour`: `[{"t","visits","uniques"}]`,
+/// every day (or hour) of the range, missing ones as zeros.
+pub fn page_history(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response, Failure> {
+    let range = range(req, true)?;
+    let fetch = || {
+        let placement = config::placement()?;
+        let shard = placement.shard_for(page.as_str().as_bytes());
+        let args = vec![
+            page.as_str().as_bytes().to_vec(),
+            interval_name(&range).as_bytes().to_vec(),
+            range.first.to_string().into_bytes(),
+            range.last.to_string().into_bytes(),
+        ];
+        let result = shard_io::call(shard, |conn| {
+            let reply = shard_io::eval_ints(conn, &READ_PAGE_HISTORY, &[], args)?;
+            page_points(&range, &reply).ok_or_else(|| {
+                ShardError::Protocol(format!("read_page_history returned {} numbers", reply.len()))
+            })
+        });
+        Ok(Fetched {
+            shard: shard.name.clone(),
+            result,
+        })
+    };
+    let read = ReadThrough {
+        key: format!(
+            "hist:{}:{}:{}:{}",
+            interval_name(&range),
+            range.first,
+            range.last,
+            page.as_str()
+        ),
+        ttl_ms: node_cache::ttl_ms,
+        fetch: Box::new(fetch),
+        keep: |_, _| false,
+        charge: Charge::Reader,
+    };
+    let read = node_cache::read_through(req, read, limit)?;
+    Ok(with_age(respond::json(200, &read.value), read.stale_age_s))
+}
+
+/// The points of a page's `read_page_history` reply.
+fn page_points(range: &Range, reply: &[i64]) -> Option<Vec<Point>> {
+    let per_step = match range.interval {
+        Interval::Day => 2,
+        Interval::Hour => 1,
+    };
+    (reply.len() == range.len() * per_step).then(|| {
+        range
+            .steps()
+            .zip(reply.chunks(per_step))
+            .map(|(step, values)| Point {
+                t: range.label(step),
+                visits: values[0].max(0) as u64,
+                uniques: values.get(1).map(|u| (*u).max(0) as u64),
+            })
+            .collect()
+    })
+}
+
+/// `GET /stats/history`: the site's series, with the shards that could not be asked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SiteHistory {
+    /// Every day (or hour) of the range.
+    pub points: Vec<Point>,
+    /// Shards that could not be asked (their share is missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_shards: Vec<String>,
+}
+
+/// `GET /stats`: the site's totals over a range.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stats {
+    /// The first day, `YYYY-MM-DD`.
+    pub from: String,
+    /// The last day.
+    pub to: String,
+    /// Visits in the range.
+    pub visits: u64,
+    /// Distinct visitors in the range (a HyperLogLog union over its days and every shard).
+    pub uniques: u64,
+    /// The most visited pages in the range.
+    pub top_pages: Vec<TopPage>,
+    /// The most frequent referrer hosts in the range.
+    pub top_sources: Vec<TopSource>,
+    /// Shards that could not be asked (their share is missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_shards: Vec<String>,
+}
+
+/// A referrer host and its page views.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopSource {
+    /// The host visitors came from.
+    pub host: String,
+    /// Page views it sent in the range.
+    pub count: u64,
+}
+
+/// One shard's share of the site over a range.
+struct ShareOfSite {
+    visits: Vec<i64>,
+    uniques: Vec<Option<Vec<u8>>>,
+}
+
+/// Asks one shard for its share of the site's series (and, for days, its HyperLogLogs).
+fn site_share(shard: &ShardConfig, range: &Range) -> Result<ShareOfSite, ShardError> {
+    shard_io::call(shard, |conn| {
+        let args = vec![
+            interval_name(range).as_bytes().to_vec(),
+            range.first.to_string().into_bytes(),
+            range.last.to_string().into_bytes(),
+        ];
+        let visits = shard_io::eval_ints(conn, &READ_SITE_SERIES, &[], args)?;
+        if visits.len() != range.len() {
+            return Err(ShardError::Protocol("read_site_series: wrong length".into()));
+        }
+        let mut uniques = Vec::new();
+        if range.interval == Interval::Day {
+            let days: Vec<i64> = range.steps().collect();
+            for chunk in days.chunks(UNIQUES_CHUNK_DAYS) {
+                let keys: Vec<RedisParameter> = chunk
+                    .iter()
+                    .map(|day| RedisParameter::Binary(format!("tally:su:{day}").into_bytes()))
+                    .collect();
+                uniques.extend(shard_io::binaries_or_nil(conn, "MGET", &keys)?);
+            }
+        }
+        Ok(ShareOfSite { visits, uniques })
+    })
+}
+
+/// Every shard's share, or a 503 when none could be asked.
+fn shares<T>(
+    ask: impl Fn(&ShardConfig) -> Result<T, ShardError>,
+) -> Result<(Vec<T>, Vec<String>), Failure> {
+    let placement = config::placement()?;
+    let (mut got, mut unavailable) = (Vec::new(), Vec::new());
+    let mut last_error = None;
+    for shard in placement.shards() {
+        match ask(shard) {
+            Ok(share) => got.push(share),
+            Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
+            Err(err) => {
+                unavailable.push(shard.name.clone());
+                last_error = Some((shard.name.clone(), err));
+            }
+        }
+    }
+    match (got.is_empty(), last_error) {
+        (true, Some((name, err))) => Err(err.into_failure(&name)),
+        _ => Ok((got, unavailable)),
+    }
+}
+
+/// The site's series from every shard's share: visits added, uniques merged per day.
+fn site_points(range: &Range, shares: &[ShareOfSite]) -> Result<Vec<Point>, Failure> {
+    range
+        .steps()
+        .enumerate()
+        .map(|(i, step)| {
+            let visits = shares.iter().map(|s| s.visits[i].max(0) as u64).sum();
+            let uniques = match range.interval {
+                Interval::Hour => None,
+                Interval::Day => {
+                    let mut registers = Registers::default();
+                    for share in shares {
+                        if let Some(Some(bytes)) = share.uniques.get(i) {
+                            registers.merge_bytes(bytes).map_err(hll_failure)?;
+                        }
+                    }
+                    Some(registers.count())
+                }
+            };
+            Ok(Point {
+                t: range.label(step),
+                visits,
+                uniques,
+            })
+        })
+        .collect()
+}
+
+fn hll_failure(err: tally_core::hll::HllError) -> Failure {
+    Failure::misconfigured(format!("a shard holds a malformed HyperLogLog: {}", err.0))
+}
+
+/// `GET /stats/history?from=&to=&interval=day|hour`.
+pub fn site_history(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
+    let range = range(req, true)?;
+    let fetch = || {
+        let (got, unavailable) = shares(|shard| site_share(shard, &range))?;
+        let points = site_points(&range, &got)?;
+        Ok(Fetched {
+            shard: "shards".into(),
+            result: Ok(SiteHistory {
+                points,
+                unavailable_shards: unavailable,
+            }),
+        })
+    };
+    let read = ReadThrough {
+        key: format!("sitehist:{}:{}:{}", interval_name(&range), range.first, range.last),
+        ttl_ms: node_cache::ttl_ms,
+        fetch: Box::new(fetch),
+        keep: |_, _| false,
+        charge: Charge::Reader,
+    };
+    let read = node_cache::read_through(req, read, limit)?;
+    Ok(with_age(respond::json(200, &read.value), read.stale_age_s))
+}
+
+/// `GET /stats?from=&to=&top=N`: visits, uniques, top pages and top sources over the days.
+pub fn stats(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
+    let range = range(req, false)?;
+    let top = match query_param(req, "top") {
+        Some(raw) => validation::top_pages(&raw)?,
+        None => DEFAULT_STATS_TOP,
+    };
+    let fetch = || {
+        let (got, unavailable) = shares(|shard| {
+            let share = site_share(shard, &range)?;
+            let pages = top_on(shard, "pd", &range, top)?;
+            let sources = top_on(shard, "ref", &range, top)?;
+            Ok((share, pages, sources))
+        })?;
+        let mut registers = Registers::default();
+        for (share, _, _) in &got {
+            for bytes in share.uniques.iter().flatten() {
+                registers.merge_bytes(bytes).map_err(hll_failure)?;
+            }
+        }
+        let visits = got
+            .iter()
+            .flat_map(|(share, _, _)| share.visits.iter())
+            .map(|v| (*v).max(0) as u64)
+            .sum();
+        let (pages, sources): (Vec<_>, Vec<_>) = got.into_iter().map(|(_, p, s)| (p, s)).unzip();
+        Ok(Fetched {
+            shard: "shards".into(),
+            result: Ok(Stats {
+                from: range.label(range.first),
+                to: range.label(range.last),
+                visits,
+                uniques: registers.count(),
+                top_pages: merge_top(pages, top),
+                top_sources: merge_top(sources, top)
+                    .into_iter()
+                    .map(|t| TopSource {
+                        host: t.page,
+                        count: t.count,
+                    })
+                    .collect(),
+                unavailable_shards: unavailable,
+            }),
+        })
+    };
+    let read = ReadThrough {
+        key: format!("stats:{}:{}:{top}", range.first, range.last),
+        ttl_ms: node_cache::ttl_ms,
+        fetch: Box::new(fetch),
+        keep: |_, _| false,
+        charge: Charge::Reader,
+    };
+    let read = node_cache::read_through(req, read, limit)?;
+    Ok(with_age(respond::json(200, &read.value), read.stale_age_s))
+}
+
+/// One shard's top `n` of `kind` (`pd` pages, `ref` referrers) over the range's days.
+fn top_on(shard: &ShardConfig, kind: &str, range: &Range, n: usize) -> Result<Vec<TopPage>, ShardError> {
+    let days = range.days();
+    let args = vec![
+        kind.as_bytes().to_vec(),
+        days.start().to_string().into_bytes(),
+        days.end().to_string().into_bytes(),
+        n.to_string().into_bytes(),
+    ];
+    shard_io::call(shard, |conn| {
+        let flat = shard_io::eval_binaries(conn, &READ_TOP, &[], args)?;
+        Ok(parse_ranked(&into_pairs(flat)?))
+    })
+}
+
+fn into_pairs(flat: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
+    if flat.len() % 2 != 0 {
+        return Err(ShardError::Protocol("an odd ranked reply".into()));
+    }
+    let mut items = flat.into_iter();
+    let mut pairs = Vec::new();
+    while let (Some(name), Some(count)) = (items.next(), items.next()) {
+        pairs.push((name, count));
+    }
+    Ok(pairs)
+}
+
+/// `GET /visits?top=N[&from=&to=][&cursor=]`: pages ranked all-time (or over the days of a
+/// range), `N` at a time; `next_cursor` reads the next `N`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RankedPages {
+    /// This part of the list, most visited first (ties by page id).
+    pub pages: Vec<TopPage>,
+    /// Pass as `cursor` for the next part; absent after the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Shards that could not be asked (their pages are missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_shards: Vec<String>,
+}
+
+/// Answers `GET /visits?top=N…` (charged to the reader like any read of the shards).
+pub fn ranked_pages(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
+    let raw = query_param(req, "top").ok_or_else(|| {
+        Failure::new(
+            tally_core::api::ProblemKind::InvalidRequest,
+            "ask for a page (/visits/{page_id}) or the most visited pages (/visits?top=N)",
+        )
+    })?;
+    let n = validation::top_pages(&raw)?;
+    let offset = match query_param(req, "cursor") {
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|o| *o <= MAX_CURSOR)
+            .ok_or(ValidationError::CursorInvalid)?,
+        None => 0,
+    };
+    let ranged = query_param(req, "from").is_some() || query_param(req, "to").is_some();
+    let range = if ranged { Some(range(req, false)?) } else { None };
+    *limit = crate::rate_limit::admit(req, tally_core::rate_policy::RouteClass::Reads, 1)?;
+    let depth = offset + n;
+    let (lists, unavailable) = shares(|shard| match &range {
+        Some(range) => top_on(shard, "pd", range, depth),
+        None => {
+            let args = [
+                RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec()),
+                RedisParameter::Int64(0),
+                RedisParameter::Int64(depth as i64 - 1),
+                RedisParameter::Binary(b"WITHSCORES".to_vec()),
+            ];
+            shard_io::call(shard, |conn| shard_io::pairs(conn, "ZREVRANGE", &args))
+                .map(|pairs| parse_ranked(&pairs))
+        }
+    })?;
+    let merged = merge_top(lists, depth);
+    let more = merged.len() == depth;
+    let pages: Vec<TopPage> = merged.into_iter().skip(offset).collect();
+    let reply = RankedPages {
+        pages,
+        next_cursor: more.then(|| depth.to_string()),
+        unavailable_shards: unavailable,
+    };
+    Ok(respond::json(200, &reply))
+}
+
+fn with_age(mut resp: Response, stale_age_s: Option<u64>) -> Response {
+    if let Some(age_s) = stale_age_s {
+        resp.set_header("age", age_s.to_string());
+    }
+    resp
+}
