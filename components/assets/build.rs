@@ -19,7 +19,8 @@ fn main() {
     let modules = match std::env::var_os("TALLY_JS_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+            let manifest =
+                PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
             manifest.join("../../target/js/node_modules")
         }
     };

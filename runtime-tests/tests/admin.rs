@@ -61,10 +61,16 @@ fn an_export_imported_back_equals_what_was_recorded() {
     let range = format!("from={}&to={}", date(today - 6), date(today));
     let (name, value) = bearer();
 
-    let csv = get_with(&host.url(&format!("/export?format=csv&{range}")), &[(name, &value)]);
+    let csv = get_with(
+        &host.url(&format!("/export?format=csv&{range}")),
+        &[(name, &value)],
+    );
     assert_eq!(csv.status, 200, "{}", csv.body);
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
-    assert!(csv.header("content-disposition").unwrap().contains("tally-export.csv"));
+    assert!(csv
+        .header("content-disposition")
+        .unwrap()
+        .contains("tally-export.csv"));
     let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
     let rows: Vec<DayRow> = reader.deserialize().map(Result::unwrap).collect();
     let imported: BTreeMap<(String, String), u64> = rows
@@ -74,7 +80,10 @@ fn an_export_imported_back_equals_what_was_recorded() {
     assert_eq!(imported, expected);
     assert_eq!(rows.len(), expected.len(), "each page and day once");
 
-    let ndjson = get_with(&host.url(&format!("/export?format=ndjson&{range}")), &[(name, &value)]);
+    let ndjson = get_with(
+        &host.url(&format!("/export?format=ndjson&{range}")),
+        &[(name, &value)],
+    );
     let rows: Vec<DayRow> = ndjson
         .body
         .lines()
@@ -96,7 +105,10 @@ fn a_metrics_export_holds_every_retained_sample() {
         .map(|i| serde_json::json!({"timestamp": now, "value": i as f64 + 0.5, "type": format!("t{}", i % 3)}))
         .collect();
     let body = serde_json::Value::Array(samples).to_string();
-    assert_eq!(post_with(&host.url("/metrics"), &[], Some(&body)).status, 201);
+    assert_eq!(
+        post_with(&host.url("/metrics"), &[], Some(&body)).status,
+        201
+    );
     let (name, value) = bearer();
     let export = get_with(&host.url("/export?what=metrics"), &[(name, &value)]);
     assert_eq!(export.status, 200);
@@ -115,11 +127,23 @@ fn erasing_a_page_leaves_no_key_of_it_on_any_shard() {
     let shards = RedisShards::start(3).unwrap();
     let host = tally_host(&shards, &[("admin_key", ADMIN.into())]);
     let today = now_ms() / DAY_MS;
-    record(&host, &[("gone", today - 2, 4), ("gone", today - 1, 3), ("kept", today - 1, 5)]);
+    record(
+        &host,
+        &[
+            ("gone", today - 2, 4),
+            ("gone", today - 1, 3),
+            ("kept", today - 1, 5),
+        ],
+    );
     for _ in 0..2 {
         post_with(&host.url("/visit/gone"), &[], None);
     }
-    let before_site = get(&host.url(&format!("/stats?from={}&to={}", date(today - 2), date(today)))).json();
+    let before_site = get(&host.url(&format!(
+        "/stats?from={}&to={}",
+        date(today - 2),
+        date(today)
+    )))
+    .json();
     assert_eq!(before_site["visits"], 14);
 
     let (name, value) = bearer();
@@ -132,31 +156,60 @@ fn erasing_a_page_leaves_no_key_of_it_on_any_shard() {
         let mut conn = redis(shard);
         let keys: Vec<String> = redis::cmd("KEYS").arg("*gone*").query(&mut conn).unwrap();
         assert!(keys.is_empty(), "{}: {keys:?}", shard.name());
-        let zsets: Vec<String> = redis::cmd("KEYS").arg("tally:pd:*").query(&mut conn).unwrap();
+        let zsets: Vec<String> = redis::cmd("KEYS")
+            .arg("tally:pd:*")
+            .query(&mut conn)
+            .unwrap();
         for key in zsets {
-            let score: Option<f64> = redis::cmd("ZSCORE").arg(&key).arg("gone").query(&mut conn).unwrap();
+            let score: Option<f64> = redis::cmd("ZSCORE")
+                .arg(&key)
+                .arg("gone")
+                .query(&mut conn)
+                .unwrap();
             assert_eq!(score, None, "{key}");
         }
-        let all_time: Option<f64> =
-            redis::cmd("ZSCORE").arg("tally:pages").arg("gone").query(&mut conn).unwrap();
+        let all_time: Option<f64> = redis::cmd("ZSCORE")
+            .arg("tally:pages")
+            .arg("gone")
+            .query(&mut conn)
+            .unwrap();
         assert_eq!(all_time, None);
     }
-    let site = get(&host.url(&format!("/stats?from={}&to={}", date(today - 2), date(today)))).json();
-    assert_eq!(site["visits"], 5, "the site's totals lost the page's visits");
+    let site = get(&host.url(&format!(
+        "/stats?from={}&to={}",
+        date(today - 2),
+        date(today)
+    )))
+    .json();
+    assert_eq!(
+        site["visits"], 5,
+        "the site's totals lost the page's visits"
+    );
 }
 
 #[test]
 fn export_and_erase_need_the_admin_key() {
     let shards = RedisShards::start(1).unwrap();
     let closed = tally_host(&shards, &[]);
-    assert_eq!(get(&closed.url("/export")).status, 403, "no admin_key: disabled");
+    assert_eq!(
+        get(&closed.url("/export")).status,
+        403,
+        "no admin_key: disabled"
+    );
     let host = tally_host(&shards, &[("admin_key", ADMIN.into())]);
     let none = get(&host.url("/export"));
     assert_eq!(none.status, 401);
-    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"tally-admin\""));
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some("Bearer realm=\"tally-admin\"")
+    );
     let wrong = get_with(&host.url("/export"), &[("authorization", "Bearer not-it")]);
     assert_eq!(wrong.status, 403);
-    let erase = support::request("DELETE", &host.url("/visits/x"), &[("authorization", "Bearer not-it")]);
+    let erase = support::request(
+        "DELETE",
+        &host.url("/visits/x"),
+        &[("authorization", "Bearer not-it")],
+    );
     assert_eq!(erase.status, 403);
     let (name, value) = bearer();
     let bad = get_with(&host.url("/export?format=xml"), &[(name, &value)]);

@@ -109,6 +109,7 @@ fn group_batch(c: &mut Criterion) {
         .map(|i| BatchVisit {
             page: format!("/page/{}", i % 300),
             count: 1,
+            at: None,
         })
         .collect();
     let mut group = c.benchmark_group("group_1000_visits (target <= 100 us)");

@@ -58,7 +58,8 @@ for i = 6, #ARGV, 3 do
   redis.call('HINCRBY', site_day, hour, visits)
   local uniques_key = 'tally:u:' .. day .. ':' .. page
   if visitor ~= '' then
-    -- PFADD answers 1 whenever it creates the key, so a new HyperLogLog always gets its expiry.
+    -- PFADD answers 1 when it creates the key or changes a register (a new visitor): a new
+    -- HyperLogLog always gets its expiry; setting the same instant again is harmless.
     if redis.call('PFADD', uniques_key, visitor) == 1 then
       redis.call('EXPIREAT', uniques_key, until_s)
     end

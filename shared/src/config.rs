@@ -169,9 +169,18 @@ mod tests {
     #[test]
     fn dashboard_access_is_public_unless_admin() {
         assert_eq!(DashboardAccess::parse(None), Ok(DashboardAccess::Public));
-        assert_eq!(DashboardAccess::parse(Some(" ")), Ok(DashboardAccess::Public));
-        assert_eq!(DashboardAccess::parse(Some("public")), Ok(DashboardAccess::Public));
-        assert_eq!(DashboardAccess::parse(Some("admin")), Ok(DashboardAccess::Admin));
+        assert_eq!(
+            DashboardAccess::parse(Some(" ")),
+            Ok(DashboardAccess::Public)
+        );
+        assert_eq!(
+            DashboardAccess::parse(Some("public")),
+            Ok(DashboardAccess::Public)
+        );
+        assert_eq!(
+            DashboardAccess::parse(Some("admin")),
+            Ok(DashboardAccess::Admin)
+        );
         assert!(DashboardAccess::parse(Some("Admin")).is_err());
         assert!(DashboardAccess::parse(Some("private")).is_err());
     }

@@ -149,6 +149,9 @@ mod tests {
     fn formats_parse() {
         assert_eq!(Format::parse(None), Ok(Format::Csv));
         assert_eq!(Format::parse(Some("ndjson")), Ok(Format::Ndjson));
-        assert_eq!(Format::parse(Some("xml")), Err(ValidationError::ExportInvalid));
+        assert_eq!(
+            Format::parse(Some("xml")),
+            Err(ValidationError::ExportInvalid)
+        );
     }
 }

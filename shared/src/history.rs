@@ -98,9 +98,8 @@ impl Range {
     ) -> Result<Self, ValidationError> {
         let step = interval.seconds();
         let now = now_ms.div_euclid(1_000).div_euclid(step);
-        let point = |raw: &str| -> Result<i64, ValidationError> {
-            Ok(instant_s(raw)?.div_euclid(step))
-        };
+        let point =
+            |raw: &str| -> Result<i64, ValidationError> { Ok(instant_s(raw)?.div_euclid(step)) };
         let last = match to.map(str::trim).filter(|t| !t.is_empty()) {
             Some(raw) => point(raw)?,
             None => now,
@@ -147,7 +146,9 @@ impl Range {
     pub fn days(&self) -> std::ops::RangeInclusive<i64> {
         match self.interval {
             Interval::Day => self.first..=self.last,
-            Interval::Hour => (self.first * HOUR_S).div_euclid(DAY_S)..=(self.last * HOUR_S).div_euclid(DAY_S),
+            Interval::Hour => {
+                (self.first * HOUR_S).div_euclid(DAY_S)..=(self.last * HOUR_S).div_euclid(DAY_S)
+            }
         }
     }
 
@@ -239,7 +240,10 @@ mod tests {
         let hours = Range::parse(None, None, Interval::Hour, NOV_29_NOON_MS, 400).unwrap();
         assert_eq!(hours.len(), 24);
         assert_eq!(hours.label(hours.last), "2026-11-29T12:00:00Z");
-        assert_eq!(hours.days(), day_of(NOV_29_NOON_MS) - 1..=day_of(NOV_29_NOON_MS));
+        assert_eq!(
+            hours.days(),
+            day_of(NOV_29_NOON_MS) - 1..=day_of(NOV_29_NOON_MS)
+        );
     }
 
     #[test]
@@ -272,7 +276,10 @@ mod tests {
             );
         }
         assert!(Range::parse(Some("2026-11-01"), None, Interval::Day, now, 10).is_err());
-        assert_eq!(Interval::parse(Some("week")), Err(ValidationError::RangeInvalid));
+        assert_eq!(
+            Interval::parse(Some("week")),
+            Err(ValidationError::RangeInvalid)
+        );
         assert_eq!(Interval::parse(None), Ok(Interval::Day));
     }
 
@@ -297,9 +304,11 @@ mod tests {
 
     #[test]
     fn referrers_are_normalized_hosts() {
-        assert_eq!(normalize_referrer("WWW.News.Example.org."), "news.example.org");
+        assert_eq!(
+            normalize_referrer("WWW.News.Example.org."),
+            "news.example.org"
+        );
         assert_eq!(normalize_referrer("www"), "www");
         assert_eq!(normalize_referrer("www."), "www");
     }
-
 }

@@ -28,7 +28,11 @@ pub struct Registers(Box<[u8; REGISTERS]>);
 
 impl std::fmt::Debug for Registers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Registers({} set)", self.0.iter().filter(|r| **r > 0).count())
+        write!(
+            f,
+            "Registers({} set)",
+            self.0.iter().filter(|r| **r > 0).count()
+        )
     }
 }
 
@@ -171,7 +175,9 @@ fn tau(mut x: f64) -> f64 {
 }
 
 /// The union's cardinality of stored HyperLogLogs (absent ones, `None`, are empty).
-pub fn union_count<'a>(stored: impl IntoIterator<Item = Option<&'a [u8]>>) -> Result<u64, HllError> {
+pub fn union_count<'a>(
+    stored: impl IntoIterator<Item = Option<&'a [u8]>>,
+) -> Result<u64, HllError> {
     let mut registers = Registers::default();
     for bytes in stored.into_iter().flatten() {
         registers.merge_bytes(bytes)?;

@@ -2,20 +2,31 @@
 // /visits/{page}/history, /metrics and /summary with fetch and draws them with uPlot
 // (/dashboard/uplot.js). Nothing is loaded from anywhere but this Tally.
 "use strict";
+window.__tallyStarted = performance.now();
 (function () {
   var $ = function (id) { return document.getElementById(id); };
   var VISITS = "#2f6fde", UNIQUES = "#18a57b";
   // The admin key, when the deployment asks for one: kept in this variable only.
   var key = null, pageShown = null, charts = {};
+  // What is drawn, by element id (the browser test compares it with the API's answers).
+  window.__tallyCharts = charts;
   window.__tallyErrors = [];
   window.addEventListener("error", function (e) { window.__tallyErrors.push(String(e.message)); });
+  window.addEventListener("unhandledrejection", function (e) { window.__tallyErrors.push(String(e.reason)); });
   document.addEventListener("securitypolicyviolation", function (e) {
     window.__tallyErrors.push("CSP: " + e.violatedDirective + " " + e.blockedURI);
   });
 
+  // This script runs before the charting library (both are deferred, in that order), so the
+  // first reads are on their way while the library is still being compiled; answers are
+  // handled once the document, and with it the library, is ready.
+  var ready = new Promise(function (resolve) {
+    if (window.uPlot) resolve(); else document.addEventListener("DOMContentLoaded", resolve);
+  });
   function api(path) {
     var headers = key ? { Authorization: "Bearer " + key } : {};
-    return fetch(path, { headers: headers }).then(function (r) {
+    return Promise.all([fetch(path, { headers: headers }), ready]).then(function (done) {
+      var r = done[0];
       if (r.status === 401 || r.status === 403) {
         // Asked once: the form opens again only when the key is missing or wrong.
         key = null;
@@ -68,7 +79,7 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       scales: { y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
       series: [
-        { value: hourly ? "{YYYY}-{MM}-{DD} {HH}:00 UTC" : "{YYYY}-{MM}-{DD}" },
+        { label: hourly ? "hour" : "day", value: hourly ? "{YYYY}-{MM}-{DD} {HH}:00 UTC" : "{YYYY}-{MM}-{DD}" },
         { label: "visits", stroke: VISITS, width: 2, fill: "rgba(47,111,222,.08)", value: function (u, v) { return text(v); } },
         { label: "unique visitors", stroke: UNIQUES, width: 2, value: function (u, v) { return text(v); } }
       ],

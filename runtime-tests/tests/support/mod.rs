@@ -200,6 +200,14 @@ pub fn tally_host(shards: &tally_host::shards::RedisShards, extra: &[(&str, Stri
     start(&tally_manifest(), &vars)
 }
 
+/// The wall clock in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 /// A connection straight to a shard, bypassing Tally.
 pub fn redis(shard: &tally_host::shards::Shard) -> redis::Connection {
     shard.client().unwrap().get_connection().unwrap()

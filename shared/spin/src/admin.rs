@@ -20,7 +20,7 @@ use tally_core::scripts::{ERASE_PAGE, EXPORT_DAY};
 use tally_core::validation::{PageId, ValidationError};
 
 use crate::config::{self, non_empty_var};
-use crate::http_io::{Request, Response, Sink};
+use crate::http_io::{BodyWriter, Request, Response, Sink};
 use crate::request_info::{header, now_ms, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
@@ -47,7 +47,10 @@ pub fn require_admin(req: &Request) -> Result<(), Failure> {
     };
     // Compared as hashes: equal-length values, whatever was sent.
     if key_hash(presented) != key_hash(&expected) {
-        return Err(Failure::new(ProblemKind::Forbidden, "that is not the admin key"));
+        return Err(Failure::new(
+            ProblemKind::Forbidden,
+            "that is not the admin key",
+        ));
     }
     crate::request_log::note_admin();
     Ok(())
@@ -69,27 +72,26 @@ pub fn export(req: &Request) -> Result<Response, Failure> {
     let format = Format::parse(query_param(req, "format").as_deref())?;
     let placement = config::placement()?;
     let shards = placement.shards().to_vec();
-    let (header_line, writer): (Vec<u8>, Box<dyn FnOnce(&mut Sink<'_>)>) =
-        match query_param(req, "what").as_deref() {
-            None | Some("visits") => {
-                let range = Range::parse(
-                    query_param(req, "from").as_deref(),
-                    query_param(req, "to").as_deref(),
-                    Interval::Day,
-                    now_ms() as i64,
-                    config::history_days()?,
-                )?;
-                (
-                    export::visits_header(format),
-                    Box::new(move |sink: &mut Sink<'_>| export_visits(sink, &shards, &range, format)),
-                )
-            }
-            Some("metrics") => (
-                export::metrics_header(format),
-                Box::new(move |sink: &mut Sink<'_>| export_metrics(sink, &shards, format)),
-            ),
-            Some(_) => return Err(ValidationError::ExportInvalid.into()),
-        };
+    let (header_line, writer): (Vec<u8>, BodyWriter) = match query_param(req, "what").as_deref() {
+        None | Some("visits") => {
+            let range = Range::parse(
+                query_param(req, "from").as_deref(),
+                query_param(req, "to").as_deref(),
+                Interval::Day,
+                now_ms() as i64,
+                config::history_days()?,
+            )?;
+            (
+                export::visits_header(format),
+                Box::new(move |sink: &mut Sink<'_>| export_visits(sink, &shards, &range, format)),
+            )
+        }
+        Some("metrics") => (
+            export::metrics_header(format),
+            Box::new(move |sink: &mut Sink<'_>| export_metrics(sink, &shards, format)),
+        ),
+        Some(_) => return Err(ValidationError::ExportInvalid.into()),
+    };
     let name = format!("tally-export.{}", format.extension());
     Ok(Response::streamed(
         200,
@@ -100,7 +102,10 @@ pub fn export(req: &Request) -> Result<Response, Failure> {
         }),
     )
     .with_header("content-type", format.content_type())
-    .with_header("content-disposition", format!("attachment; filename=\"{name}\""))
+    .with_header(
+        "content-disposition",
+        format!("attachment; filename=\"{name}\""),
+    )
     .with_header("cache-control", "no-store"))
 }
 
@@ -231,7 +236,11 @@ fn finish_shard(sink: &mut Sink<'_>, shard: &ShardConfig, done: Result<bool, Sha
                 serde_json::json!({"level":"warn","msg":"export stopped","shard":shard.name,"error":format!("{err:?}")})
             );
             let _ = sink.write(
-                format!("# export incomplete: shard {} could not be read\n", shard.name).as_bytes(),
+                format!(
+                    "# export incomplete: shard {} could not be read\n",
+                    shard.name
+                )
+                .as_bytes(),
             );
             false
         }
@@ -247,10 +256,14 @@ pub fn erase(req: &Request, page: &PageId) -> Result<Response, Failure> {
         page.as_str().as_bytes().to_vec(),
         config::history_days()?.to_string().into_bytes(),
     ];
-    let reply = shard_io::call(shard, |conn| shard_io::eval_ints(conn, &ERASE_PAGE, &[], args))
-        .map_err(|err| err.into_failure(&shard.name))?;
+    let reply = shard_io::call(shard, |conn| {
+        shard_io::eval_ints(conn, &ERASE_PAGE, &[], args)
+    })
+    .map_err(|err| err.into_failure(&shard.name))?;
     let [visits, days, keys] = reply.as_slice() else {
-        return Err(ShardError::Protocol("erase_page: wrong reply".into()).into_failure(&shard.name));
+        return Err(
+            ShardError::Protocol("erase_page: wrong reply".into()).into_failure(&shard.name)
+        );
     };
     eprintln!(
         "{}",
@@ -280,7 +293,11 @@ fn odd() -> ShardError {
 }
 
 /// A plain command's reply as binary values (`SCAN`'s cursor and keys, flattened).
-fn binaries(conn: &Connection, command: &str, args: &[RedisParameter]) -> Result<Vec<Vec<u8>>, ShardError> {
+fn binaries(
+    conn: &Connection,
+    command: &str,
+    args: &[RedisParameter],
+) -> Result<Vec<Vec<u8>>, ShardError> {
     shard_io::binaries_or_nil(conn, command, args)?
         .into_iter()
         .map(|v| v.ok_or_else(odd))

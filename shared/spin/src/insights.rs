@@ -17,13 +17,13 @@ use tally_core::top_pages::{merge_top, parse_ranked, TopPage};
 use tally_core::validation::{self, PageId, ValidationError};
 use tally_core::visit_store::PAGES_KEY;
 
+use crate::config;
 use crate::http_io::{Request, Response};
 use crate::node_cache::{self, Charge, Fetched, ReadThrough};
 use crate::rate_limit::Admitted;
 use crate::request_info::{now_ms, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
-use crate::config;
 use tally_core::scripts::{READ_PAGE_HISTORY, READ_SITE_SERIES, READ_TOP};
 
 /// Top pages and sources `GET /stats` lists when `top` is not given.
@@ -59,7 +59,11 @@ fn interval_name(range: &Range) -> &'static str {
 
 /// `GET /visits/{page}/history?from=&to=&interval=day|hour`: `[{"t","visits","uniques"}]`,
 /// every day (or hour) of the range, missing ones as zeros.
-pub fn page_history(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response, Failure> {
+pub fn page_history(
+    req: &Request,
+    page: &PageId,
+    limit: &mut Admitted,
+) -> Result<Response, Failure> {
     let range = range(req, true)?;
     let fetch = || {
         let placement = config::placement()?;
@@ -73,7 +77,10 @@ pub fn page_history(req: &Request, page: &PageId, limit: &mut Admitted) -> Resul
         let result = shard_io::call(shard, |conn| {
             let reply = shard_io::eval_ints(conn, &READ_PAGE_HISTORY, &[], args)?;
             page_points(&range, &reply).ok_or_else(|| {
-                ShardError::Protocol(format!("read_page_history returned {} numbers", reply.len()))
+                ShardError::Protocol(format!(
+                    "read_page_history returned {} numbers",
+                    reply.len()
+                ))
             })
         });
         Ok(Fetched {
@@ -123,7 +130,7 @@ pub struct SiteHistory {
     /// Every day (or hour) of the range.
     pub points: Vec<Point>,
     /// Shards that could not be asked (their share is missing).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub unavailable_shards: Vec<String>,
 }
 
@@ -143,7 +150,7 @@ pub struct Stats {
     /// The most frequent referrer hosts in the range.
     pub top_sources: Vec<TopSource>,
     /// Shards that could not be asked (their share is missing).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub unavailable_shards: Vec<String>,
 }
 
@@ -172,7 +179,9 @@ fn site_share(shard: &ShardConfig, range: &Range) -> Result<ShareOfSite, ShardEr
         ];
         let visits = shard_io::eval_ints(conn, &READ_SITE_SERIES, &[], args)?;
         if visits.len() != range.len() {
-            return Err(ShardError::Protocol("read_site_series: wrong length".into()));
+            return Err(ShardError::Protocol(
+                "read_site_series: wrong length".into(),
+            ));
         }
         let mut uniques = Vec::new();
         if range.interval == Interval::Day {
@@ -259,7 +268,12 @@ pub fn site_history(req: &Request, limit: &mut Admitted) -> Result<Response, Fai
         })
     };
     let read = ReadThrough {
-        key: format!("sitehist:{}:{}:{}", interval_name(&range), range.first, range.last),
+        key: format!(
+            "sitehist:{}:{}:{}",
+            interval_name(&range),
+            range.first,
+            range.last
+        ),
         ttl_ms: node_cache::ttl_ms,
         fetch: Box::new(fetch),
         keep: |_, _| false,
@@ -326,7 +340,12 @@ pub fn stats(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
 }
 
 /// One shard's top `n` of `kind` (`pd` pages, `ref` referrers) over the range's days.
-fn top_on(shard: &ShardConfig, kind: &str, range: &Range, n: usize) -> Result<Vec<TopPage>, ShardError> {
+fn top_on(
+    shard: &ShardConfig,
+    kind: &str,
+    range: &Range,
+    n: usize,
+) -> Result<Vec<TopPage>, ShardError> {
     let days = range.days();
     let args = vec![
         kind.as_bytes().to_vec(),
@@ -340,8 +359,11 @@ fn top_on(shard: &ShardConfig, kind: &str, range: &Range, n: usize) -> Result<Ve
     })
 }
 
-fn into_pairs(flat: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
-    if flat.len() % 2 != 0 {
+/// A name and its score, as a script's flat reply lists them.
+type Pair = (Vec<u8>, Vec<u8>);
+
+fn into_pairs(flat: Vec<Vec<u8>>) -> Result<Vec<Pair>, ShardError> {
+    if !flat.len().is_multiple_of(2) {
         return Err(ShardError::Protocol("an odd ranked reply".into()));
     }
     let mut items = flat.into_iter();
@@ -362,7 +384,7 @@ pub struct RankedPages {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// Shards that could not be asked (their pages are missing).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub unavailable_shards: Vec<String>,
 }
 
@@ -384,7 +406,11 @@ pub fn ranked_pages(req: &Request, limit: &mut Admitted) -> Result<Response, Fai
         None => 0,
     };
     let ranged = query_param(req, "from").is_some() || query_param(req, "to").is_some();
-    let range = if ranged { Some(range(req, false)?) } else { None };
+    let range = if ranged {
+        Some(range(req, false)?)
+    } else {
+        None
+    };
     *limit = crate::rate_limit::admit(req, tally_core::rate_policy::RouteClass::Reads, 1)?;
     let depth = offset + n;
     let (lists, unavailable) = shares(|shard| match &range {

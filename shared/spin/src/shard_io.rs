@@ -283,7 +283,9 @@ pub fn binaries_or_nil(
         .map(|r| match r {
             RedisResult::Binary(b) => Ok(Some(b)),
             RedisResult::Nil => Ok(None),
-            other => Err(ShardError::Protocol(format!("{command} returned {other:?}"))),
+            other => Err(ShardError::Protocol(format!(
+                "{command} returned {other:?}"
+            ))),
         })
         .collect()
 }

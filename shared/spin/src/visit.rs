@@ -20,6 +20,7 @@ use tally_core::api::{
 };
 use tally_core::bots::{bot_kind, BotKind};
 use tally_core::config::ShardConfig;
+use tally_core::cors::url_host;
 use tally_core::history::{day_of, normalize_referrer, visitor_element};
 use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::{COUNT_BOT, RECORD_VISITS};
@@ -29,7 +30,7 @@ use tally_core::visit_store::{
 };
 
 use crate::rate_limit::{self, Admitted};
-use crate::request_info::{client_address, header, now_ms, path_info};
+use crate::request_info::{client_address, header, now_ms, path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
 use crate::{access, config};
@@ -66,8 +67,9 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
             // A single visit from a web page is filtered like a page view; one from a server
             // or a script (no Origin, no Referer) is counted as sent.
             let filter_bots = access::from_a_page(req);
+            let referrer = source(req, true)?;
             Ok(
-                match view(req, &page, idempotency_key, None, filter_bots, limit)? {
+                match view(req, &page, idempotency_key, referrer, filter_bots, limit)? {
                     Viewed::Counted(count) => {
                         respond::json(200, &VisitReply::recorded(page.as_str(), count))
                     }
@@ -113,12 +115,14 @@ fn body(
             let page = validation::page_id(&page)?;
             let referrer = validation::referrer_host(referrer.as_deref())?
                 .map(|host| normalize_referrer(&host));
-            Ok(match view(req, &page, idempotency_key, referrer, true, limit)? {
-                Viewed::Counted(count) => {
-                    respond::json(200, &PageViewReply::counted(page.as_str(), count))
-                }
-                Viewed::Bot(kind) => respond::json(202, &IgnoredReply::bot(kind)),
-            })
+            Ok(
+                match view(req, &page, idempotency_key, referrer, true, limit)? {
+                    Viewed::Counted(count) => {
+                        respond::json(200, &PageViewReply::counted(page.as_str(), count))
+                    }
+                    Viewed::Bot(kind) => respond::json(202, &IgnoredReply::bot(kind)),
+                },
+            )
         }
         _ => Err(ValidationError::VisitBodyShape.into()),
     }
@@ -127,13 +131,30 @@ fn body(
 /// `GET /visit/{page}/pixel.gif`: counts a view of `page` from a page that cannot run the
 /// tracker (`<img src=…>`), answered with a transparent GIF that is never cached.
 fn pixel(req: &Request, page: &PageId, limit: &mut Admitted) -> Result<Response, Failure> {
-    let status = match view(req, page, None, None, true, limit)? {
+    let status = match view(req, page, None, source(req, false)?, true, limit)? {
         Viewed::Counted(_) => 200,
         Viewed::Bot(_) => 202,
     };
     Ok(Response::new(status, PIXEL_GIF.to_vec())
         .with_header("content-type", "image/gif")
         .with_header("cache-control", "no-store"))
+}
+
+/// Where a single visit or a pixel's view came from (a referrer host, normalized): the
+/// `referrer` query parameter (a host name; anything else is a 400), else, for a visit a
+/// server forwards (`forwarded`: a POST without an `Origin`), its `Referer` header's host. A
+/// browser's own `Referer` names the page itself (an `<img>` or a `fetch` from the page), so
+/// it is never a source; a `Referer` that is not a URL is ignored.
+fn source(req: &Request, forwarded: bool) -> Result<Option<String>, Failure> {
+    if let Some(raw) = query_param(req, "referrer") {
+        return Ok(validation::referrer_host(Some(&raw))?.map(|host| normalize_referrer(&host)));
+    }
+    if !forwarded || header(req, "origin").is_some() {
+        return Ok(None);
+    }
+    Ok(header(req, "referer")
+        .and_then(url_host)
+        .map(|host| normalize_referrer(&host)))
 }
 
 /// What became of a browser write.
@@ -238,8 +259,11 @@ fn batch(
             Ok(outcome) => outcome,
             Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
             Err(ShardError::Unreachable(_) | ShardError::BreakerOpen { .. }) => {
-                let mut pages: Vec<String> =
-                    request.pages.iter().map(|(p, _, _)| p.to_string()).collect();
+                let mut pages: Vec<String> = request
+                    .pages
+                    .iter()
+                    .map(|(p, _, _)| p.to_string())
+                    .collect();
                 pages.dedup();
                 failed.push(FailedShard {
                     shard: shard.name.clone(),
@@ -256,14 +280,18 @@ fn batch(
             }
             RecordOutcome::Conflict => return Err(conflict()),
         };
-        recorded.extend(request.pages.iter().zip(counts).map(
-            |((page, added, at_s), c)| RecordedPage {
-                page: page.to_string(),
-                added: *added,
-                count: c.count,
-                at: (*at_s != 0).then(|| hour_label(*at_s)),
-            },
-        ));
+        recorded.extend(
+            request
+                .pages
+                .iter()
+                .zip(counts)
+                .map(|((page, added, at_s), c)| RecordedPage {
+                    page: page.to_string(),
+                    added: *added,
+                    count: c.count,
+                    at: (*at_s != 0).then(|| hour_label(*at_s)),
+                }),
+        );
     }
     recorded.sort_by(|a, b| a.page.cmp(&b.page));
     let status = if failed.is_empty() { 200 } else { 503 };

@@ -14,11 +14,11 @@ use tally_core::validation::{self, PageId};
 use tally_core::visit_store::{parse_read_reply, read_args, PageCounts};
 
 use crate::node_cache::{CachedRead, Charge, Fetched, ReadThrough};
-use crate::{admin, insights};
 use crate::rate_limit::{self, Admitted};
 use crate::request_info::{path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
+use crate::{admin, insights};
 use crate::{config, node_cache};
 
 /// The suffix that asks for a badge instead of JSON.
@@ -48,7 +48,10 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
         return match info.as_str() {
             "" | "/" => insights::stats(req, limit),
             "/history" => insights::site_history(req, limit),
-            _ => Err(Failure::new(ProblemKind::NotFound, "no such statistics: /stats or /stats/history")),
+            _ => Err(Failure::new(
+                ProblemKind::NotFound,
+                "no such statistics: /stats or /stats/history",
+            )),
         };
     }
     if info.is_empty() || info == "/" {
