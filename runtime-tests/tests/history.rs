@@ -386,3 +386,124 @@ fn sources_come_from_the_tracker_normalized_and_ranked() {
         serde_json::json!([{"host": "news.example.org", "count": 3}])
     );
 }
+
+/// Adds `visitors` to the site's HyperLogLog of `day` on `shard`, as the record script does (a
+/// batch carries no visitor, so past days' visitors cannot be sent through the API).
+fn add_site_visitors(shard: &tally_host::shards::Shard, day: i64, visitors: std::ops::Range<u32>) {
+    let mut conn = redis(shard);
+    let key = format!("tally:su:{day}");
+    for chunk in visitors.collect::<Vec<_>>().chunks(500) {
+        let mut cmd = redis::cmd("PFADD");
+        cmd.arg(&key);
+        for v in chunk {
+            cmd.arg(format!("visitor-{v}"));
+        }
+        let _: i64 = cmd.query(&mut conn).unwrap();
+    }
+    let _: i64 = redis::cmd("EXPIREAT")
+        .arg(&key)
+        .arg((day + 401) * 86_400)
+        .query(&mut conn)
+        .unwrap();
+}
+
+/// Top-level calls of `command` on a shard since its last `CONFIG RESETSTAT`.
+fn calls(shard: &tally_host::shards::Shard, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis(shard))
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn finished_days_uniques_are_kept_once_counted_and_a_long_series_costs_one_call_per_shard() {
+    let shards = RedisShards::start(2).unwrap();
+    let host = tally_host(&shards, &[("cache_ttl_ms", "0".into())]);
+    let today = now_ms() / DAY_MS;
+    let day = today - 3;
+    // 500 visitors that day, 100 of them seen on both shards (pages on both).
+    add_site_visitors(&shards.shards()[0], day, 0..300);
+    add_site_visitors(&shards.shards()[1], day, 200..500);
+    post_with(&host.url("/visit/today"), &[], None);
+    let url = host.url(&format!(
+        "/stats/history?from={}&to={}",
+        date(day),
+        date(today)
+    ));
+    let first = get(&url).json();
+    let uniques = first["points"][0]["uniques"].as_u64().unwrap();
+    assert!(uniques.abs_diff(500) <= 15, "{uniques} for 500 visitors");
+    assert_eq!(first["points"][3]["uniques"], 1);
+
+    // Kept on every shard, as long as the day's history; today (not over) is not.
+    for shard in shards.shards() {
+        let mut conn = redis(shard);
+        let kept: Option<u64> = redis::cmd("GET")
+            .arg(format!("tally:suc:{day}"))
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(kept, Some(uniques), "shard {}", shard.name());
+        let until: i64 = redis::cmd("EXPIRETIME")
+            .arg(format!("tally:suc:{day}"))
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(until, (day + 401) * 86_400);
+        let today_kept: bool = redis::cmd("EXISTS")
+            .arg(format!("tally:suc:{today}"))
+            .query(&mut conn)
+            .unwrap();
+        assert!(!today_kept);
+    }
+    // The range's total merges each shard's days on the shard (no scratch key left behind),
+    // then the shards here.
+    let stats = get(&host.url(&format!("/stats?from={}&to={}", date(day), date(today)))).json();
+    let total = stats["uniques"].as_u64().unwrap();
+    assert!(total.abs_diff(501) <= 15, "{total} for 501 visitors");
+    for shard in shards.shards() {
+        let left: bool = redis::cmd("EXISTS")
+            .arg("tally:scratch:union")
+            .query(&mut redis(shard))
+            .unwrap();
+        assert!(!left);
+    }
+    // Read again, the kept count is what is answered: visitors added behind Tally's back to
+    // the finished day's HyperLogLog do not change it.
+    add_site_visitors(&shards.shards()[0], day, 1_000..2_000);
+    assert_eq!(get(&url).json(), first);
+
+    // One call per shard, for one day or for 400.
+    let long = host.url(&format!(
+        "/stats/history?from={}&to={}",
+        date(today - 399),
+        date(today)
+    ));
+    let short = host.url(&format!(
+        "/stats/history?from={}&to={}",
+        date(today),
+        date(today)
+    ));
+    get(&long);
+    let mut per_read = Vec::new();
+    for url in [&short, &long] {
+        for shard in shards.shards() {
+            let _: () = redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .query(&mut redis(shard))
+                .unwrap();
+        }
+        assert_eq!(get(url).status, 200);
+        per_read.push(
+            shards
+                .shards()
+                .iter()
+                .map(|s| (calls(s, "evalsha"), calls(s, "eval"), calls(s, "mget")))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(per_read[0], vec![(1, 0, 0), (1, 0, 0)]);
+    assert_eq!(per_read[1], per_read[0]);
+}

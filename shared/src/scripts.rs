@@ -44,6 +44,20 @@ pub const READ_SITE_SERIES: Script = Script {
     sha1: digests::READ_SITE_SERIES_SHA1,
 };
 
+/// A shard's share of the site over a range of days: visits and one merged HyperLogLog.
+pub const READ_SITE_RANGE: Script = Script {
+    name: "read_site_range",
+    source: include_str!("../lua/read_site_range.lua"),
+    sha1: digests::READ_SITE_RANGE_SHA1,
+};
+
+/// Keeps the site's finished unique-visitor counts of days that are over.
+pub const STORE_SITE_UNIQUES: Script = Script {
+    name: "store_site_uniques",
+    source: include_str!("../lua/store_site_uniques.lua"),
+    sha1: digests::STORE_SITE_UNIQUES_SHA1,
+};
+
 /// A shard's top pages or referrers over a range of days.
 pub const READ_TOP: Script = Script {
     name: "read_top",
@@ -108,6 +122,8 @@ mod tests {
             COUNT_BOT,
             READ_PAGE_HISTORY,
             READ_SITE_SERIES,
+            READ_SITE_RANGE,
+            STORE_SITE_UNIQUES,
             READ_TOP,
             EXPORT_DAY,
             ERASE_PAGE,

@@ -6,6 +6,9 @@ window.__tallyStarted = performance.now();
 (function () {
   var $ = function (id) { return document.getElementById(id); };
   var VISITS = "#2f6fde", UNIQUES = "#18a57b";
+  // Whole-number steps for axes of counts: 1, 2, 5, 10, 20, 50, …
+  var COUNT_STEPS = [];
+  for (var step = 1; step < 1e13; step *= 10) COUNT_STEPS.push(step, 2 * step, 5 * step);
   // The admin key, when the deployment asks for one: kept in this variable only.
   var key = null, pageShown = null, charts = {};
   // What is drawn, by element id (the browser test compares it with the API's answers).
@@ -83,7 +86,7 @@ window.__tallyStarted = performance.now();
         { label: "visits", stroke: VISITS, width: 2, fill: "rgba(47,111,222,.08)", value: function (u, v) { return text(v); } },
         { label: "unique visitors", stroke: UNIQUES, width: 2, value: function (u, v) { return text(v); } }
       ],
-      axes: [{}, { size: 60, values: function (u, ticks) { return ticks.map(text); } }]
+      axes: [{}, { size: 60, incrs: COUNT_STEPS, values: function (u, ticks) { return ticks.map(text); } }]
     }, data, target);
   }
   function sparkline(target, values) {

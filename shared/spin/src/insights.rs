@@ -9,7 +9,7 @@
 //! only when none could is the answer a 503.
 
 use serde::{Deserialize, Serialize};
-use spin_sdk::redis::RedisParameter;
+use spin_sdk::redis::{RedisParameter, RedisResult};
 use tally_core::config::ShardConfig;
 use tally_core::history::{Interval, Point, Range};
 use tally_core::hll::Registers;
@@ -24,14 +24,16 @@ use crate::rate_limit::Admitted;
 use crate::request_info::{now_ms, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
-use tally_core::scripts::{READ_PAGE_HISTORY, READ_SITE_SERIES, READ_TOP};
+use tally_core::scripts::{
+    READ_PAGE_HISTORY, READ_SITE_RANGE, READ_SITE_SERIES, READ_TOP, STORE_SITE_UNIQUES,
+};
 
 /// Top pages and sources `GET /stats` lists when `top` is not given.
 const DEFAULT_STATS_TOP: usize = 10;
 /// The deepest a paged list of pages may be read (its cost grows with the depth).
 pub const MAX_CURSOR: usize = 100_000;
-/// Days of site uniques fetched per command (each a HyperLogLog of up to 12 KB).
-const UNIQUES_CHUNK_DAYS: usize = 8;
+/// A day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
 
 /// The range in the request's `from`, `to` and `interval`.
 fn range(req: &Request, interval_allowed: bool) -> Result<Range, Failure> {
@@ -163,39 +165,83 @@ pub struct TopSource {
     pub count: u64,
 }
 
-/// One shard's share of the site over a range.
-struct ShareOfSite {
-    visits: Vec<i64>,
-    uniques: Vec<Option<Vec<u8>>>,
+/// A day's unique visitors as one shard answers them.
+enum DayUniques {
+    /// Counted across every shard once the day was over (`tally:suc:<day>`).
+    Finished(u64),
+    /// This shard's HyperLogLog of the day.
+    Partial(Vec<u8>),
+    /// Nothing on this shard.
+    Missing,
 }
 
-/// Asks one shard for its share of the site's series (and, for days, its HyperLogLogs).
-fn site_share(shard: &ShardConfig, range: &Range) -> Result<ShareOfSite, ShardError> {
-    shard_io::call(shard, |conn| {
-        let args = vec![
-            interval_name(range).as_bytes().to_vec(),
-            range.first.to_string().into_bytes(),
-            range.last.to_string().into_bytes(),
-        ];
-        let visits = shard_io::eval_ints(conn, &READ_SITE_SERIES, &[], args)?;
-        if visits.len() != range.len() {
-            return Err(ShardError::Protocol(
-                "read_site_series: wrong length".into(),
-            ));
+/// One shard's share of the site's series.
+struct ShareOfSeries {
+    visits: Vec<i64>,
+    /// Per day (empty for hours).
+    uniques: Vec<DayUniques>,
+}
+
+/// Asks one shard for its share of the site's series: one round trip whatever the range.
+fn series_share(shard: &ShardConfig, range: &Range) -> Result<ShareOfSeries, ShardError> {
+    let args = vec![
+        interval_name(range).as_bytes().to_vec(),
+        range.first.to_string().into_bytes(),
+        range.last.to_string().into_bytes(),
+    ];
+    let reply = shard_io::call(shard, |conn| {
+        shard_io::eval(conn, &READ_SITE_SERIES, &[], args)
+    })?;
+    let per_step = if range.interval == Interval::Day {
+        2
+    } else {
+        1
+    };
+    if reply.len() != range.len() * per_step {
+        return Err(ShardError::Protocol(
+            "read_site_series: wrong length".into(),
+        ));
+    }
+    let wrong = |what: &RedisResult| ShardError::Protocol(format!("read_site_series: {what:?}"));
+    let mut share = ShareOfSeries {
+        visits: Vec::with_capacity(range.len()),
+        uniques: Vec::new(),
+    };
+    for step in reply.chunks(per_step) {
+        match &step[0] {
+            RedisResult::Int64(v) => share.visits.push(*v),
+            other => return Err(wrong(other)),
         }
-        let mut uniques = Vec::new();
-        if range.interval == Interval::Day {
-            let days: Vec<i64> = range.steps().collect();
-            for chunk in days.chunks(UNIQUES_CHUNK_DAYS) {
-                let keys: Vec<RedisParameter> = chunk
-                    .iter()
-                    .map(|day| RedisParameter::Binary(format!("tally:su:{day}").into_bytes()))
-                    .collect();
-                uniques.extend(shard_io::binaries_or_nil(conn, "MGET", &keys)?);
-            }
+        if let Some(uniques) = step.get(1) {
+            share.uniques.push(match uniques {
+                RedisResult::Int64(n) => DayUniques::Finished((*n).max(0) as u64),
+                RedisResult::Binary(b) => DayUniques::Partial(b.clone()),
+                RedisResult::Nil => DayUniques::Missing,
+                other => return Err(wrong(other)),
+            });
         }
-        Ok(ShareOfSite { visits, uniques })
-    })
+    }
+    Ok(share)
+}
+
+/// One shard's share of the site over a range of days: its visits and the union of its days'
+/// HyperLogLogs, merged on the shard (one round trip, one HyperLogLog, whatever the range).
+fn range_share(shard: &ShardConfig, range: &Range) -> Result<(u64, Option<Vec<u8>>), ShardError> {
+    let days = range.days();
+    let args = vec![
+        days.start().to_string().into_bytes(),
+        days.end().to_string().into_bytes(),
+    ];
+    let reply = shard_io::call(shard, |conn| {
+        shard_io::eval(conn, &READ_SITE_RANGE, &[], args)
+    })?;
+    match reply.as_slice() {
+        [RedisResult::Int64(visits), RedisResult::Binary(hll)] => {
+            Ok(((*visits).max(0) as u64, Some(hll.clone())))
+        }
+        [RedisResult::Int64(visits), RedisResult::Nil] => Ok(((*visits).max(0) as u64, None)),
+        other => Err(ShardError::Protocol(format!("read_site_range: {other:?}"))),
+    }
 }
 
 /// Every shard's share, or a 503 when none could be asked.
@@ -221,32 +267,88 @@ fn shares<T>(
     }
 }
 
-/// The site's series from every shard's share: visits added, uniques merged per day.
-fn site_points(range: &Range, shares: &[ShareOfSite]) -> Result<Vec<Point>, Failure> {
-    range
-        .steps()
-        .enumerate()
-        .map(|(i, step)| {
-            let visits = shares.iter().map(|s| s.visits[i].max(0) as u64).sum();
-            let uniques = match range.interval {
-                Interval::Hour => None,
-                Interval::Day => {
-                    let mut registers = Registers::default();
-                    for share in shares {
-                        if let Some(Some(bytes)) = share.uniques.get(i) {
-                            registers.merge_bytes(bytes).map_err(hll_failure)?;
+/// The site's series from every shard's share: visits added, each day's uniques taken from
+/// its finished count or merged from the shards' HyperLogLogs. Also returns the days whose
+/// uniques were merged here, with their counts.
+fn site_points(
+    range: &Range,
+    shares: &[ShareOfSeries],
+) -> Result<(Vec<Point>, Vec<(i64, u64)>), Failure> {
+    let mut merged_days = Vec::new();
+    let mut points = Vec::with_capacity(range.len());
+    for (i, step) in range.steps().enumerate() {
+        let visits = shares.iter().map(|s| s.visits[i].max(0) as u64).sum();
+        let uniques = match range.interval {
+            Interval::Hour => None,
+            Interval::Day => {
+                let finished = shares
+                    .iter()
+                    .filter_map(|s| match s.uniques.get(i) {
+                        Some(DayUniques::Finished(n)) => Some(*n),
+                        _ => None,
+                    })
+                    .max();
+                match finished {
+                    Some(n) => Some(n),
+                    None => {
+                        let mut registers = Registers::default();
+                        for share in shares {
+                            if let Some(DayUniques::Partial(bytes)) = share.uniques.get(i) {
+                                registers.merge_bytes(bytes).map_err(hll_failure)?;
+                            }
                         }
+                        let count = registers.count();
+                        merged_days.push((step, count));
+                        Some(count)
                     }
-                    Some(registers.count())
                 }
-            };
-            Ok(Point {
-                t: range.label(step),
-                visits,
-                uniques,
-            })
-        })
-        .collect()
+            }
+        };
+        points.push(Point {
+            t: range.label(step),
+            visits,
+            uniques,
+        });
+    }
+    Ok((points, merged_days))
+}
+
+/// How long after a day ends (on this node's clock) its unique visitors are taken as final:
+/// long enough for any shard's clock, and any visit begun that day, to be past it.
+const DAY_SETTLED_MS: i64 = 3_600_000;
+
+/// Keeps, on every shard, the site's unique visitors of the days in `merged` that are over, so
+/// that later reads of them need no HyperLogLog. Only called when every shard answered (a
+/// count missing a shard's visitors must not be kept). A shard that cannot store them only
+/// means its next read merges those days again.
+fn store_finished_days(merged: &[(i64, u64)]) -> Result<(), Failure> {
+    let now = now_ms() as i64;
+    let over: Vec<&(i64, u64)> = merged
+        .iter()
+        // A day without a visitor on any shard is not kept: reading its absence costs the same.
+        .filter(|(day, count)| *count > 0 && (day + 1) * DAY_MS + DAY_SETTLED_MS <= now)
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec![config::history_days()?.to_string().into_bytes()];
+    for (day, count) in over {
+        args.push(day.to_string().into_bytes());
+        args.push(count.to_string().into_bytes());
+    }
+    for shard in config::placement()?.shards() {
+        let stored = shard_io::call(shard, |conn| {
+            shard_io::eval(conn, &STORE_SITE_UNIQUES, &[], args.clone())
+        });
+        if let Err(err) = stored {
+            eprintln!(
+                "{}",
+                serde_json::json!({"level": "warn", "msg": "keeping finished days' uniques",
+                    "shard": shard.name, "error": format!("{err:?}")})
+            );
+        }
+    }
+    Ok(())
 }
 
 fn hll_failure(err: tally_core::hll::HllError) -> Failure {
@@ -257,8 +359,11 @@ fn hll_failure(err: tally_core::hll::HllError) -> Failure {
 pub fn site_history(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     let range = range(req, true)?;
     let fetch = || {
-        let (got, unavailable) = shares(|shard| site_share(shard, &range))?;
-        let points = site_points(&range, &got)?;
+        let (got, unavailable) = shares(|shard| series_share(shard, &range))?;
+        let (points, merged_days) = site_points(&range, &got)?;
+        if unavailable.is_empty() {
+            store_finished_days(&merged_days)?;
+        }
         Ok(Fetched {
             shard: "shards".into(),
             result: Ok(SiteHistory {
@@ -292,22 +397,19 @@ pub fn stats(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     };
     let fetch = || {
         let (got, unavailable) = shares(|shard| {
-            let share = site_share(shard, &range)?;
+            let share = range_share(shard, &range)?;
             let pages = top_on(shard, "pd", &range, top)?;
             let sources = top_on(shard, "ref", &range, top)?;
             Ok((share, pages, sources))
         })?;
         let mut registers = Registers::default();
-        for (share, _, _) in &got {
-            for bytes in share.uniques.iter().flatten() {
+        let mut visits = 0;
+        for ((shard_visits, hll), _, _) in &got {
+            visits += shard_visits;
+            if let Some(bytes) = hll {
                 registers.merge_bytes(bytes).map_err(hll_failure)?;
             }
         }
-        let visits = got
-            .iter()
-            .flat_map(|(share, _, _)| share.visits.iter())
-            .map(|v| (*v).max(0) as u64)
-            .sum();
         let (pages, sources): (Vec<_>, Vec<_>) = got.into_iter().map(|(_, p, s)| (p, s)).unzip();
         Ok(Fetched {
             shard: "shards".into(),

@@ -117,7 +117,7 @@ impl ProblemKind {
             ProblemKind::ShardUnavailable => "Storage temporarily unavailable",
             ProblemKind::Internal => "Internal error",
             ProblemKind::IdempotencyConflict => "Idempotency key reused with a different request",
-            ProblemKind::Unauthorized => "API key required",
+            ProblemKind::Unauthorized => "Credentials required",
             ProblemKind::Forbidden => "Not allowed from this site",
         }
     }
