@@ -267,13 +267,16 @@ fn shares<T>(
     }
 }
 
+/// Days (UTC day numbers) whose unique visitors were merged from HyperLogLogs, with the counts.
+type MergedDays = Vec<(i64, u64)>;
+
 /// The site's series from every shard's share: visits added, each day's uniques taken from
 /// its finished count or merged from the shards' HyperLogLogs. Also returns the days whose
 /// uniques were merged here, with their counts.
 fn site_points(
     range: &Range,
     shares: &[ShareOfSeries],
-) -> Result<(Vec<Point>, Vec<(i64, u64)>), Failure> {
+) -> Result<(Vec<Point>, MergedDays), Failure> {
     let mut merged_days = Vec::new();
     let mut points = Vec::with_capacity(range.len());
     for (i, step) in range.steps().enumerate() {
