@@ -7,24 +7,11 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::{get, get_with, post_with, redis, tally_host};
+use support::{date, get, get_with, now_ms, post_with, redis, tally_host, DAY_MS};
 use tally_core::export::DayRow;
 use tally_host::shards::RedisShards;
 
 const ADMIN: &str = "an-admin-key";
-const DAY_MS: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn date(day: i64) -> String {
-    tally_core::rfc3339::format_unix_ms(day * DAY_MS)[..10].to_string()
-}
-
 fn bearer() -> (&'static str, String) {
     ("authorization", format!("Bearer {ADMIN}"))
 }

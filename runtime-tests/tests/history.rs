@@ -11,22 +11,9 @@ use std::collections::BTreeMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::{get, get_with, post_with, redis, tally_host};
+use support::{date, get, get_with, now_ms, post_with, redis, tally_host, DAY_MS};
 use tally_core::hll::union_count;
 use tally_host::shards::RedisShards;
-
-const DAY_MS: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn date(day: i64) -> String {
-    tally_core::rfc3339::format_unix_ms(day * DAY_MS)[..10].to_string()
-}
 
 fn at(day: i64, hour: i64) -> String {
     tally_core::rfc3339::format_unix_ms(day * DAY_MS + hour * 3_600_000 + 60_000)

@@ -208,6 +208,14 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// A day in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The date (`YYYY-MM-DD`) of a UTC day number.
+pub fn date(day: i64) -> String {
+    tally_core::rfc3339::format_unix_ms(day * DAY_MS)[..10].to_string()
+}
+
 /// A connection straight to a shard, bypassing Tally.
 pub fn redis(shard: &tally_host::shards::Shard) -> redis::Connection {
     shard.client().unwrap().get_connection().unwrap()

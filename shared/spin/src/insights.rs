@@ -90,21 +90,18 @@ pub fn page_history(
             result,
         })
     };
-    let read = ReadThrough {
-        key: format!(
+    cached(
+        req,
+        format!(
             "hist:{}:{}:{}:{}",
             interval_name(&range),
             range.first,
             range.last,
             page.as_str()
         ),
-        ttl_ms: node_cache::ttl_ms,
-        fetch: Box::new(fetch),
-        keep: |_, _| false,
-        charge: Charge::Reader,
-    };
-    let read = node_cache::read_through(req, read, limit)?;
-    Ok(with_age(respond::json(200, &read.value), read.stale_age_s))
+        fetch,
+        limit,
+    )
 }
 
 /// The points of a page's `read_page_history` reply.
@@ -375,20 +372,17 @@ pub fn site_history(req: &Request, limit: &mut Admitted) -> Result<Response, Fai
             }),
         })
     };
-    let read = ReadThrough {
-        key: format!(
+    cached(
+        req,
+        format!(
             "sitehist:{}:{}:{}",
             interval_name(&range),
             range.first,
             range.last
         ),
-        ttl_ms: node_cache::ttl_ms,
-        fetch: Box::new(fetch),
-        keep: |_, _| false,
-        charge: Charge::Reader,
-    };
-    let read = node_cache::read_through(req, read, limit)?;
-    Ok(with_age(respond::json(200, &read.value), read.stale_age_s))
+        fetch,
+        limit,
+    )
 }
 
 /// `GET /stats?from=&to=&top=N`: visits, uniques, top pages and top sources over the days.
@@ -433,15 +427,12 @@ pub fn stats(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
             }),
         })
     };
-    let read = ReadThrough {
-        key: format!("stats:{}:{}:{top}", range.first, range.last),
-        ttl_ms: node_cache::ttl_ms,
-        fetch: Box::new(fetch),
-        keep: |_, _| false,
-        charge: Charge::Reader,
-    };
-    let read = node_cache::read_through(req, read, limit)?;
-    Ok(with_age(respond::json(200, &read.value), read.stale_age_s))
+    cached(
+        req,
+        format!("stats:{}:{}:{top}", range.first, range.last),
+        fetch,
+        limit,
+    )
 }
 
 /// One shard's top `n` of `kind` (`pd` pages, `ref` referrers) over the range's days.
@@ -542,9 +533,25 @@ pub fn ranked_pages(req: &Request, limit: &mut Admitted) -> Result<Response, Fai
     Ok(respond::json(200, &reply))
 }
 
-fn with_age(mut resp: Response, stale_age_s: Option<u64>) -> Response {
-    if let Some(age_s) = stale_age_s {
+/// Answers with what `fetch` gets, through this node's cache under `key` for `cache_ttl_ms`,
+/// charging the reader only when the shards are asked; a stale answer carries `Age`.
+fn cached<'a, T: Serialize + serde::de::DeserializeOwned>(
+    req: &Request,
+    key: String,
+    fetch: impl FnOnce() -> Result<Fetched<T>, Failure> + 'a,
+    limit: &mut Admitted,
+) -> Result<Response, Failure> {
+    let read = ReadThrough {
+        key,
+        ttl_ms: node_cache::ttl_ms,
+        fetch: Box::new(fetch),
+        keep: |_, _| false,
+        charge: Charge::Reader,
+    };
+    let read = node_cache::read_through(req, read, limit)?;
+    let mut resp = respond::json(200, &read.value);
+    if let Some(age_s) = read.stale_age_s {
         resp.set_header("age", age_s.to_string());
     }
-    resp
+    Ok(resp)
 }
