@@ -51,6 +51,31 @@ ensure_js_deps() {
 }
 
 # Makes sure the load tools of record are present (benchmarks only).
+# The Python tools the tests use, pinned by infra/tests/requirements.txt, in a virtual
+# environment under target/ (nothing installed system-wide).
+ensure_python_tools() {
+  local req=infra/tests/requirements.txt venv=target/venv
+  cmp -s "$req" "$venv/installed-requirements.txt" 2>/dev/null && return 0
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  say "installing the Python test tools into $venv (pip, pinned by $req)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$venv/installed-requirements.txt"
+}
+# kubectl renders the Kustomize overlays; it must bundle Kustomize v4 or newer (kubectl 1.21+).
+# Debian's kubernetes-client is 1.20 (Kustomize v2, too old for these overlays), so it is not
+# installed from there: say what to install instead.
+ensure_kubectl() {
+  local version
+  version=$(kubectl version --client -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["kustomizeVersion"])' 2>/dev/null || true)
+  case "$version" in
+    v[4-9].*) return 0 ;;
+  esac
+  echo "kubectl with Kustomize v4 or newer is needed to render infra/ (found: ${version:-no kubectl});" >&2
+  echo "install kubectl 1.21+ from Kubernetes' packages (https://kubernetes.io/docs/tasks/tools/)" >&2
+  return 1
+}
 ensure_load_tools() {
   local missing=()
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
