@@ -8,8 +8,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -17,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -32,6 +34,9 @@ pub struct ServerOptions {
     pub max_request_body_bytes: u64,
     /// Print one line per request on stdout.
     pub log_requests: bool,
+    /// On shutdown, how long requests already being served may take to finish before their
+    /// connections are closed.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +44,7 @@ impl Default for ServerOptions {
         Self {
             max_request_body_bytes: 1 << 20,
             log_requests: true,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -64,30 +70,60 @@ impl Server {
     }
 
     /// Accepts connections until `shutdown` resolves; each connection is served on its own task.
+    ///
+    /// Then stops gracefully, as Kubernetes expects of a pod it stops: the listener is closed
+    /// at once (new connections are refused), every request already being served is finished
+    /// and answered (its connection then closes instead of waiting for another request), and
+    /// after `shutdown_grace` whatever is still open is closed, saying how many.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
+        let graceful = GracefulShutdown::new();
+        let open = Arc::new(AtomicUsize::new(0));
         loop {
             let (stream, client_addr) = tokio::select! {
                 accepted = listener.accept() => accepted?,
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
             let server = self.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(server.handle(req, client_addr).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            let open = open.clone();
+            open.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let server = server.clone();
-                    async move { Ok::<_, Infallible>(server.handle(req, client_addr).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = connection.await;
+                open.fetch_sub(1, Ordering::Relaxed);
             });
         }
+        drop(listener);
+        let serving = open.load(Ordering::Relaxed);
+        eprintln!(
+            "tally-host: no longer accepting; finishing {serving} open connection{}",
+            if serving == 1 { "" } else { "s" }
+        );
+        let grace = self.options.shutdown_grace;
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            let left = open.load(Ordering::Relaxed);
+            eprintln!(
+                "tally-host: closed {left} connection{} still open after the {} s grace",
+                if left == 1 { "" } else { "s" },
+                grace.as_secs_f64()
+            );
+        }
+        Ok(())
     }
 
     /// Handles one request from `client_addr`.

@@ -39,6 +39,19 @@ pub struct ShardOptions {
     pub password: Option<String>,
     /// AOF fsync policy.
     pub fsync: Fsync,
+    /// Also listen for TLS (`rediss://`) on a second port with this certificate.
+    pub tls: Option<ShardTls>,
+}
+
+/// A TLS listener's certificate (PEM files); clients are not asked for certificates.
+#[derive(Clone, Debug)]
+pub struct ShardTls {
+    /// The server's certificate.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// The CA that signed it.
+    pub ca_file: PathBuf,
 }
 
 /// One running (or stopped) redis-server process with its data directory.
@@ -46,6 +59,7 @@ pub struct ShardOptions {
 pub struct Shard {
     name: String,
     port: u16,
+    tls_port: Option<u16>,
     options: ShardOptions,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -64,11 +78,16 @@ impl Shard {
         let mut last_err = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_loopback_port()?;
-            match spawn_ready(port, dir.path(), &options) {
+            let tls_port = match options.tls {
+                Some(_) => Some(free_loopback_port()?),
+                None => None,
+            };
+            match spawn_ready(port, tls_port, dir.path(), &options) {
                 Ok(child) => {
                     return Ok(Shard {
                         name: name.to_string(),
                         port,
+                        tls_port,
                         options,
                         dir,
                         child: Some(child),
@@ -94,6 +113,13 @@ impl Shard {
     /// The `redis://` URL components use, including the password if one is set.
     pub fn url(&self) -> String {
         shard_url(self.port, &self.options)
+    }
+
+    /// The `rediss://` URL of the TLS listener (with the password if one is set), if the shard
+    /// has one.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| shard_url(port, &self.options).replacen("redis://", "rediss://", 1))
     }
 
     /// The shard's data directory (holds the AOF files and `redis.log`).
@@ -127,7 +153,7 @@ impl Shard {
     /// Starts the shard again on the same port and data directory, replaying its AOF.
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
-        let child = spawn_ready(self.port, self.dir.path(), &self.options)
+        let child = spawn_ready(self.port, self.tls_port, self.dir.path(), &self.options)
             .with_context(|| format!("restarting redis shard {:?}", self.name))?;
         self.child = Some(child);
         Ok(())
@@ -142,7 +168,12 @@ fn shard_url(port: u16, options: &ShardOptions) -> String {
 }
 
 /// Spawns redis-server on `port` with its data in `dir` and waits until it answers PING.
-fn spawn_ready(port: u16, dir: &Path, options: &ShardOptions) -> Result<Child> {
+fn spawn_ready(
+    port: u16,
+    tls_port: Option<u16>,
+    dir: &Path,
+    options: &ShardOptions,
+) -> Result<Child> {
     let log = dir.join("redis.log");
     let mut cmd = Command::new(redis_server_binary());
     cmd.arg("--port")
@@ -163,6 +194,17 @@ fn spawn_ready(port: u16, dir: &Path, options: &ShardOptions) -> Result<Child> {
         .stderr(Stdio::null());
     if let Some(password) = &options.password {
         cmd.arg("--requirepass").arg(password);
+    }
+    if let (Some(tls), Some(tls_port)) = (&options.tls, tls_port) {
+        cmd.arg("--tls-port")
+            .arg(tls_port.to_string())
+            .arg("--tls-cert-file")
+            .arg(&tls.cert_file)
+            .arg("--tls-key-file")
+            .arg(&tls.key_file)
+            .arg("--tls-ca-cert-file")
+            .arg(&tls.ca_file)
+            .args(["--tls-auth-clients", "no"]);
     }
     die_with_parent(&mut cmd);
     let mut child = cmd.spawn().with_context(|| {

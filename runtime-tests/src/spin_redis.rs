@@ -6,6 +6,11 @@
 //! `open` is a new connection by default; unlike Spin, every connect and command has a time
 //! bound, and connections can be reused across requests (`--redis-reuse`, off by default: it
 //! hides the cost a request pays on Spin).
+//!
+//! `rediss://` addresses connect over TLS (rustls, as Spin's outbound Redis does), verified
+//! against the system's trusted roots, or against one private CA when the policy names it
+//! (`--redis-ca-file`); the connect bound covers the handshake, so a server that does not
+//! speak TLS, or a certificate that does not verify, fails the `open` within it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +38,9 @@ pub struct RedisPolicy {
     pub connect_timeout: Duration,
     /// Bound on each command's reply.
     pub command_timeout: Duration,
+    /// A private CA (PEM) that `rediss://` servers' certificates must chain to, instead of the
+    /// system's trusted roots.
+    pub tls_root_cert: Option<Arc<Vec<u8>>>,
 }
 
 impl Default for RedisPolicy {
@@ -41,6 +49,7 @@ impl Default for RedisPolicy {
             reuse_connections: false,
             connect_timeout: Duration::from_millis(1000),
             command_timeout: Duration::from_millis(2000),
+            tls_root_cert: None,
         }
     }
 }
@@ -57,6 +66,9 @@ pub struct RedisConnector {
 impl RedisConnector {
     /// A connector with the given policy and no connections yet.
     pub fn new(policy: RedisPolicy) -> Self {
+        // rustls needs a process-wide crypto provider; ring is the only one built in. A
+        // provider installed earlier (by an embedder) is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             policy,
             reusable: Mutex::new(HashMap::new()),
@@ -80,7 +92,17 @@ impl RedisConnector {
                 return Ok((conn.clone(), false));
             }
         }
-        let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
+        let client = match &self.policy.tls_root_cert {
+            Some(pem) if address.starts_with("rediss://") => redis::Client::build_with_tls(
+                address,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+            _ => redis::Client::open(address),
+        }
+        .map_err(|_| Error::InvalidAddress)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.policy.connect_timeout))
             .set_response_timeout(Some(self.policy.command_timeout));

@@ -15,6 +15,7 @@ fn host_for(shards: &RedisShards, reuse: bool) -> tally_host::local::LocalHost {
             reuse_connections: reuse,
             connect_timeout: Duration::from_millis(500),
             command_timeout: Duration::from_millis(500),
+            ..RedisPolicy::default()
         },
         ..HostOptions::default()
     };

@@ -51,6 +51,8 @@ pub enum ShardListError {
     BadName(String),
     /// A URL is not `redis://…` or `rediss://…` with a host.
     BadUrl(String),
+    /// A `rediss://` URL without a port (TLS has no default Redis port, for Spin either).
+    TlsWithoutPort(String),
     /// Two entries share a name.
     Duplicate(String),
 }
@@ -66,6 +68,10 @@ impl fmt::Display for ShardListError {
                 "shard name {name:?} must be 1-{MAX_SHARD_NAME_LEN} characters of [a-z0-9_-]"
             ),
             Self::BadUrl(name) => write!(f, "shard {name:?} needs a redis://host[:port] URL"),
+            Self::TlsWithoutPort(name) => write!(
+                f,
+                "shard {name:?}: a rediss:// URL needs an explicit port (rediss://host:6380)"
+            ),
             Self::Duplicate(name) => write!(f, "shard name {name:?} is listed twice"),
         }
     }
@@ -86,6 +92,9 @@ pub fn parse_shard_list(raw: &str) -> Result<Vec<ShardConfig>, ShardListError> {
         }
         if !valid_redis_url(url) {
             return Err(ShardListError::BadUrl(name.to_string()));
+        }
+        if url.starts_with("rediss://") && explicit_port(url).is_none() {
+            return Err(ShardListError::TlsWithoutPort(name.to_string()));
         }
         if shards.iter().any(|s| s.name == name) {
             return Err(ShardListError::Duplicate(name.to_string()));
@@ -119,6 +128,22 @@ fn valid_redis_url(url: &str) -> bool {
     let authority = rest.split('/').next().unwrap_or("");
     let host_port = authority.rsplit('@').next().unwrap_or("");
     !host_port.is_empty() && !host_port.starts_with(':')
+}
+
+/// The port a `scheme://[userinfo@]host[:port][/db]` URL names, if it names one.
+fn explicit_port(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host_port = authority.rsplit('@').next()?;
+    // An IPv6 literal's colons are inside brackets.
+    let after_host = match host_port.rfind(']') {
+        Some(end) => &host_port[end + 1..],
+        None => host_port,
+    };
+    after_host
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|p| !p.is_empty())
 }
 
 /// Removes the userinfo (password) from a URL-like string.
@@ -240,6 +265,26 @@ mod tests {
         let shard = &parse_shard_list("a=redis://:s3cret@10.0.0.1:6379/0").unwrap()[0];
         assert_eq!(shard.display_address(), "redis://10.0.0.1:6379/0");
         assert!(!format!("{shard:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn tls_shards_name_their_port() {
+        let shards = parse_shard_list("a=rediss://:pw@cache.example.com:6380").unwrap();
+        assert_eq!(shards[0].url, "rediss://:pw@cache.example.com:6380");
+        assert!(parse_shard_list("a=rediss://[::1]:6380").is_ok());
+        for bad in [
+            "a=rediss://cache.example.com",
+            "a=rediss://:pw@h/0",
+            "a=rediss://[::1]",
+        ] {
+            assert_eq!(
+                parse_shard_list(bad),
+                Err(ShardListError::TlsWithoutPort("a".into())),
+                "{bad}"
+            );
+        }
+        // Plain redis:// keeps its default port.
+        assert!(parse_shard_list("a=redis://cache.example.com").is_ok());
     }
 
     #[test]

@@ -684,6 +684,22 @@ mod tests {
     }
 
     #[test]
+    fn rediss_has_no_default_port_so_entries_and_urls_name_one() {
+        // Spin knows no well-known port for rediss: an entry without one does not parse...
+        let err = AllowedHosts::parse(&["rediss://cache.example.com"], &vars(&[])).unwrap_err();
+        assert!(err.0.contains("no port was provided"), "{}", err.0);
+        // ...and a URL without one is allowed only by an entry for any port.
+        let h = hosts(&["rediss://cache.example.com:6380"]);
+        assert!(h.allows("rediss://:pw@cache.example.com:6380", "rediss"));
+        assert!(!h.allows("rediss://cache.example.com", "rediss"));
+        assert!(!h.allows("redis://cache.example.com:6380", "redis"));
+        // Tally's manifest lists both schemes for the same hosts.
+        let h = hosts(&["redis://*.example.com:6379", "rediss://*.example.com:6379"]);
+        assert!(h.allows("rediss://a.example.com:6379", "rediss"));
+        assert!(h.allows("redis://a.example.com:6379", "redis"));
+    }
+
+    #[test]
     fn uppercase_entry_scheme_never_matches() {
         assert!(!hosts(&["HTTP://example.com:80"]).allows("http://example.com", "http"));
     }

@@ -2,7 +2,8 @@
 //!
 //! `tally-host --shards 2` starts two redis-server shards on free loopback ports, points the
 //! application's `shards` variable at them, and serves http://127.0.0.1:3000 until Ctrl-C or
-//! SIGTERM, then stops the shards.
+//! SIGTERM; then it stops accepting, finishes the requests it is serving (within
+//! `--shutdown-grace`), writes out the components' last log lines, stops the shards and exits 0.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,12 +55,20 @@ struct Args {
     /// Redis command timeout in milliseconds.
     #[arg(long, default_value_t = 2000)]
     redis_command_timeout_ms: u64,
+    /// A PEM file of the private CA that rediss:// shards' certificates are signed by
+    /// (default: the system's trusted roots).
+    #[arg(long)]
+    redis_ca_file: Option<PathBuf>,
     /// Allocate instances on demand instead of from the pooling allocator.
     #[arg(long)]
     no_pooling: bool,
     /// Do not print a line per request.
     #[arg(long)]
     quiet: bool,
+    /// On SIGTERM or SIGINT, how many seconds requests already being served may take to
+    /// finish; connections still open after it are closed.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace: u64,
     /// One multi-threaded tokio runtime for all connections instead of one single-threaded
     /// runtime per core, each accepting on its own `SO_REUSEPORT` listener.
     #[arg(long)]
@@ -118,6 +127,12 @@ fn main() -> Result<()> {
             reuse_connections: args.redis_reuse,
             connect_timeout: Duration::from_millis(args.redis_connect_timeout_ms),
             command_timeout: Duration::from_millis(args.redis_command_timeout_ms),
+            tls_root_cert: match &args.redis_ca_file {
+                Some(path) => Some(Arc::new(std::fs::read(path).with_context(|| {
+                    format!("reading the Redis CA file {}", path.display())
+                })?)),
+                None => None,
+            },
         },
         pooling: !args.no_pooling,
         memory_reset: match args.memory_reset {
@@ -171,6 +186,7 @@ fn server(args: &Args, app: Arc<Application>) -> Arc<Server> {
         app,
         ServerOptions {
             log_requests: !args.quiet,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
             ..ServerOptions::default()
         },
     )
