@@ -7,7 +7,9 @@
 //! bound, and connections can be reused across requests (`--redis-reuse`, off by default: it
 //! hides the cost a request pays on Spin).
 //!
-//! `rediss://` addresses connect over TLS (rustls, as Spin's outbound Redis does), verified
+//! `rediss://` addresses connect over TLS (rustls; Spin v4.0.2 builds the same redis crate
+//! with native-tls, i.e. OpenSSL on Linux: the behaviour is the same, the handshake's code is
+//! not), verified
 //! against the system's trusted roots, or against one private CA when the policy names it
 //! (`--redis-ca-file`); the connect bound covers the handshake, so a server that does not
 //! speak TLS, or a certificate that does not verify, fails the `open` within it.
