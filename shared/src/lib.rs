@@ -28,6 +28,7 @@ pub mod hll;
 pub mod metric_store;
 pub mod rate_policy;
 pub mod request_log;
+pub mod reshard;
 pub mod rfc3339;
 pub mod scripts;
 pub mod token_bucket;

@@ -23,6 +23,20 @@ pub const RECORD_VISITS: Script = Script {
     sha1: digests::RECORD_VISITS_SHA1,
 };
 
+/// Adds units of data moved from another shard, each at most once (journaled); see the script.
+pub const ABSORB_MOVED: Script = Script {
+    name: "absorb_moved",
+    source: include_str!("../lua/absorb_moved.lua"),
+    sha1: digests::ABSORB_MOVED_SHA1,
+};
+
+/// Removes moved units from the shard they left.
+pub const RELEASE_MOVED: Script = Script {
+    name: "release_moved",
+    source: include_str!("../lua/release_moved.lua"),
+    sha1: digests::RELEASE_MOVED_SHA1,
+};
+
 /// Reads one page's count and today's unique visitors.
 pub const READ_PAGE: Script = Script {
     name: "read_page",
