@@ -99,36 +99,10 @@ fn expected(
 #[test]
 fn a_dry_run_reports_exactly_what_moves_and_changes_nothing() {
     let shards = RedisShards::start(3).unwrap();
-    let (a, b, c) = (
-        &shards.shards()[0],
-        &shards.shards()[1],
-        &shards.shards()[2],
-    );
+    let [a, b, c] = [0, 1, 2].map(|i| &shards.shards()[i]);
     let host = tally_host(&shards, &[("shards", list(&[a, b]))]);
 
-    // 200 pages by batch, 30 of them also visited singly (their visitors, hours), 12 types.
-    let pages: Vec<String> = (0..200).map(|i| format!("page-{i}")).collect();
-    let batch = serde_json::json!({
-        "visits": pages.iter().map(|p| serde_json::json!({"page": p, "count": 2})).collect::<Vec<_>>()
-    });
-    let reply = post(&host.url("/visit"), "application/json", &batch.to_string());
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    for page in pages.iter().take(30) {
-        let reply = post_with(&host.url(&format!("/visit/{page}")), &[], None);
-        assert_eq!(reply.status, 200, "{}", reply.body);
-    }
-    let types: Vec<String> = (0..12).map(|i| format!("type{i}")).collect();
-    let now = tally_core::rfc3339::format_unix_ms(support::now_ms());
-    let samples: Vec<_> = types
-        .iter()
-        .map(|t| serde_json::json!({"timestamp": now, "value": 1.5, "type": t}))
-        .collect();
-    let reply = post(
-        &host.url("/metrics"),
-        "application/json",
-        &serde_json::Value::from(samples).to_string(),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.body);
+    let (pages, types) = fill(&host);
 
     let before: Vec<_> = [a, b, c].iter().map(|s| snapshot(s)).collect();
 
@@ -311,11 +285,7 @@ fn settled(shards: &[&Shard]) {
 #[test]
 fn adding_then_removing_a_shard_killed_halfway_keeps_everything_exact() {
     let shards = RedisShards::start(3).unwrap();
-    let (a, b, c) = (
-        &shards.shards()[0],
-        &shards.shards()[1],
-        &shards.shards()[2],
-    );
+    let [a, b, c] = [0, 1, 2].map(|i| &shards.shards()[i]);
     let trusted = ("trusted_proxies", "127.0.0.1/32".to_string());
     let host = tally_host(&shards, &[("shards", list(&[a, b])), trusted.clone()]);
     let (pages, types) = fill(&host);

@@ -289,59 +289,41 @@ impl Mover {
                 report.keys_read += 1;
                 let kind = classify(key);
                 match &kind {
-                    KeyKind::PageCounts | KeyKind::PagesOfDay(_) => self.members(
-                        &mut src,
-                        key,
-                        false,
-                        &source.name,
-                        &mut pending,
-                        &mut report,
-                        |m| Some(Owner::Page(m.to_string())),
-                    )?,
-                    KeyKind::BotsOfDay(_) => self.members(
-                        &mut src,
-                        key,
-                        true,
-                        &source.name,
-                        &mut pending,
-                        &mut report,
-                        |m| Some(Owner::Page(m.to_string())),
-                    )?,
-                    KeyKind::RecentMetrics => self.members(
-                        &mut src,
-                        key,
-                        false,
-                        &source.name,
-                        &mut pending,
-                        &mut report,
-                        |m| recent_member_type(m).map(|t| Owner::Type(t.to_string())),
-                    )?,
+                    KeyKind::PageCounts
+                    | KeyKind::PagesOfDay(_)
+                    | KeyKind::BotsOfDay(_)
+                    | KeyKind::RecentMetrics => {
+                        let hash = matches!(kind, KeyKind::BotsOfDay(_));
+                        let owner: fn(&str) -> Option<Owner> = match kind {
+                            KeyKind::RecentMetrics => {
+                                |m| recent_member_type(m).map(|t| Owner::Type(t.to_string()))
+                            }
+                            _ => |m| Some(Owner::Page(m.to_string())),
+                        };
+                        self.members(
+                            &mut src,
+                            key,
+                            hash,
+                            &source.name,
+                            &mut pending,
+                            &mut report,
+                            owner,
+                        )?
+                    }
                     KeyKind::SiteShare(_) if removed => {
                         let heir = self.plan.heir(&source.name).to_string();
                         self.whole_key(&mut src, key, heir, Owner::Site, &mut pending)?;
                     }
-                    KeyKind::PageHours { page, .. } | KeyKind::PageVisitors { page, .. } => {
-                        let to = self.plan.after_owner(page.as_bytes()).to_string();
+                    KeyKind::PageHours { page: name, .. }
+                    | KeyKind::PageVisitors { page: name, .. }
+                    | KeyKind::Metric(name) => {
+                        let to = self.plan.after_owner(name.as_bytes()).to_string();
                         if to != source.name {
-                            self.whole_key(
-                                &mut src,
-                                key,
-                                to,
-                                Owner::Page(page.to_string()),
-                                &mut pending,
-                            )?;
-                        }
-                    }
-                    KeyKind::Metric(t) => {
-                        let to = self.plan.after_owner(t.as_bytes()).to_string();
-                        if to != source.name {
-                            self.whole_key(
-                                &mut src,
-                                key,
-                                to,
-                                Owner::Type(t.to_string()),
-                                &mut pending,
-                            )?;
+                            let owner = match kind {
+                                KeyKind::Metric(_) => Owner::Type(name.to_string()),
+                                _ => Owner::Page(name.to_string()),
+                            };
+                            self.whole_key(&mut src, key, to, owner, &mut pending)?;
                         }
                     }
                     KeyKind::Idempotency => report.idempotency_records += 1,
