@@ -455,13 +455,17 @@ fn bad_input_is_refused_with_the_right_status_and_nothing_is_written() {
         ("/metrics?limit=ten", 400),
         ("/metrics?type=Bad%20Type", 422),
         ("/summary?period=all", 422),
-        ("/summary?type=cpu", 422),
         ("/summary?type=cpu&period=weekly", 422),
         ("/summary?type=%3Cscript%3E&period=all", 422),
     ] {
         let reply = get(&host.url(query));
         assert_eq!(reply.status, status, "{query}: {}", reply.body);
     }
+    // Without a period, a summary covers every sample (the seed's default).
+    let reply = get(&host.url("/summary?type=cpu"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["period"], "all");
+    assert_eq!(get(&host.url("/summary?type=cpu&period=")).status, 422);
     for shard in shards.shards() {
         let keys: u64 = redis::cmd("DBSIZE").query(&mut redis(shard)).unwrap();
         assert_eq!(keys, 0, "shard {} holds nothing", shard.name());

@@ -39,9 +39,10 @@ impl Period {
         }
     }
 
-    /// Reads the `period` query parameter, which is required.
+    /// Reads the `period` query parameter: `all` when it is absent (the analytics seed's
+    /// default, so its clients work unchanged); present, it must be a known period.
     pub fn from_query(raw: Option<&str>) -> Result<Self, ValidationError> {
-        raw.ok_or(ValidationError::PeriodInvalid)?.parse()
+        raw.map_or(Ok(Period::All), str::parse)
     }
 
     /// The bucket length and how many buckets, ending with the current one, the window holds;
@@ -140,8 +141,9 @@ mod tests {
 
     #[test]
     fn period_parses_and_defaults_to_all() {
+        assert_eq!(Period::from_query(None), Ok(Period::All));
         assert_eq!(
-            Period::from_query(None),
+            Period::from_query(Some("")),
             Err(ValidationError::PeriodInvalid)
         );
         assert_eq!(Period::from_query(Some("all")), Ok(Period::All));
