@@ -1,7 +1,7 @@
 //! `assets` component: the static files Tally serves itself (`tally_spin::assets`), compiled in
 //! with their ETags. `GET /tally.js` is the tracker a site's pages load; `GET /dashboard` is the
 //! dashboard page, with its script, styles and the charting library (uPlot, installed from the
-//! npm registry at build time; see `build.rs`).
+//! npm registry at build time; see `build.rs`); `GET /openapi.json` is the API's description.
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
@@ -29,6 +29,11 @@ const ASSETS: &[Asset] = &[
         "/tally.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/tally.js"),
+    ),
+    Asset::new(
+        "/openapi.json",
+        "application/json",
+        include_bytes!("../static/openapi.json"),
     ),
     Asset::new(
         "/dashboard",
