@@ -298,6 +298,7 @@ fn print_banner(addr: SocketAddr, shards: Option<&RedisShards>, info: &str) {
         "/export",
         "/tally.js",
         "/dashboard",
+        "/openapi.json",
     ] {
         eprintln!("  http://{addr}{route}");
     }
