@@ -8,7 +8,8 @@
    by scripts/test) is started on two local shards, every operation is called with good and
    bad input, and each answer's status must be documented for the operation, its content type
    documented for that status, its body valid against the documented schema, and the
-   documented headers present. GET /openapi.json must serve the document itself.
+   documented headers present. GET /openapi.json must serve the document itself, and GET
+   /docs (rendered from it at build time) show every operation and schema.
 
 Exits non-zero, naming each disagreement, if any check fails.
 """
@@ -222,6 +223,7 @@ def requests_to_make():
     yield "GET", "/tally.js", {}, None
     yield "GET", "/dashboard", {}, None
     yield "GET", "/openapi.json", {}, None
+    yield "GET", "/docs", {}, None
 
 
 def main():
@@ -258,6 +260,15 @@ def main():
         status, _, served = call(base, "GET", "/openapi.json")
         if status != 200 or json.loads(served) != doc:
             problems.append("GET /openapi.json does not serve the document")
+        status, _, page = call(base, "GET", "/docs")
+        page = page.decode()
+        for path, item in doc["paths"].items():
+            for method, op in item.items():
+                if f'id="{op["operationId"]}"' not in page:
+                    problems.append(f"GET /docs does not show {method.upper()} {path}")
+        for name in doc["components"]["schemas"]:
+            if f'id="schema-{name}"' not in page:
+                problems.append(f"GET /docs does not show the schema {name}")
     finally:
         host.send_signal(signal.SIGINT)
         host.communicate(timeout=30)

@@ -1,7 +1,8 @@
 //! `assets` component: the static files Tally serves itself (`tally_spin::assets`), compiled in
 //! with their ETags. `GET /tally.js` is the tracker a site's pages load; `GET /dashboard` is the
 //! dashboard page, with its script, styles and the charting library (uPlot, installed from the
-//! npm registry at build time; see `build.rs`); `GET /openapi.json` is the API's description.
+//! npm registry at build time; see `build.rs`); `GET /openapi.json` is the API's description and `GET /docs` its reference page (rendered
+//! from it at build time, see `build.rs`).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
@@ -14,6 +15,17 @@ const DASHBOARD_POLICY: &[(&str, &str)] = &[
         "content-security-policy",
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
          img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-cache"),
+];
+
+/// The API reference: a page without any script, styled by the dashboard's stylesheet.
+const DOCS_POLICY: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'",
     ),
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-cache"),
@@ -35,6 +47,12 @@ const ASSETS: &[Asset] = &[
         "application/json",
         include_bytes!("../static/openapi.json"),
     ),
+    Asset::new(
+        "/docs",
+        "text/html; charset=utf-8",
+        include_bytes!(env!("DOCS_HTML")),
+    )
+    .with_headers(DOCS_POLICY),
     Asset::new(
         "/dashboard",
         "text/html; charset=utf-8",
