@@ -148,6 +148,7 @@ def host_allowed(pattern, host, port):
 
 
 def routed(routes, path):
+    """Whether one of spin.toml's routes (exact, or a `/...` prefix) serves `path`."""
     for route in routes:
         if route.endswith("/..."):
             prefix = route[: -len("/...")]

@@ -31,6 +31,9 @@ import jsonschema
 import referencing
 from openapi_spec_validator import validate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "tests"))
+from check_manifests import routed  # noqa: E402  (Spin's route matching, shared)
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "components" / "assets" / "static" / "openapi.json"
 ADMIN = "openapi-check-admin-key"
@@ -46,18 +49,14 @@ def covered(doc, manifest):
     """Paths without a route, and routes without a path."""
     routes = [t["route"] for t in manifest["trigger"]["http"]]
 
-    def routed(path):
-        concrete = re.sub(r"\{[^}]+\}", "x", path)
-        for route in routes:
-            if route.endswith("/..."):
-                prefix = route[: -len("/...")]
-                if concrete == prefix or concrete.startswith(prefix + "/"):
-                    return True
-            elif route == concrete:
-                return True
-        return False
+    def documented_and_routed(path):
+        return routed(routes, re.sub(r"\{[^}]+\}", "x", path))
 
-    problems = [f"{p} is documented but not routed by spin.toml" for p in doc["paths"] if not routed(p)]
+    problems = [
+        f"{p} is documented but not routed by spin.toml"
+        for p in doc["paths"]
+        if not documented_and_routed(p)
+    ]
     for route in routes:
         prefix = route[: -len("/...")] if route.endswith("/...") else route
         if not any(re.sub(r"\{[^}]+\}", "x", p).startswith(prefix) for p in doc["paths"]):
