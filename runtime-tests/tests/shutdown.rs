@@ -77,22 +77,35 @@ fn read_response(reader: &mut BufReader<TcpStream>, what: &str) -> (u16, String)
     (code, String::from_utf8(body).unwrap())
 }
 
+/// The host process, killed if the test ends early (a failed assertion), so that no process
+/// outlives the test.
+struct Host(std::process::Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn sigterm_answers_the_request_in_flight_refuses_new_connections_and_exits_0() {
     require_components();
     let shards = RedisShards::start(1).unwrap();
     let state = tempfile::tempdir().unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_tally-host"))
-        .args(["--manifest", tally_manifest().to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0", "--workers", "1", "--quiet"])
-        .args(["--state-dir", state.path().to_str().unwrap()])
-        .env("SPIN_VARIABLE_SHARDS", shards.shard_list())
-        .env("SPIN_VARIABLE_RATE_LIMIT_WRITES", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = host.stderr.take().unwrap();
+    let mut host = Host(
+        Command::new(env!("CARGO_BIN_EXE_tally-host"))
+            .args(["--manifest", tally_manifest().to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--workers", "1", "--quiet"])
+            .args(["--state-dir", state.path().to_str().unwrap()])
+            .env("SPIN_VARIABLE_SHARDS", shards.shard_list())
+            .env("SPIN_VARIABLE_RATE_LIMIT_WRITES", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = host.0.stderr.take().unwrap();
     let (tx, lines) = mpsc::channel();
     let log = std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -172,7 +185,7 @@ fn sigterm_answers_the_request_in_flight_refuses_new_connections_and_exits_0() {
         .unwrap();
     let (code, _) = read_response(&mut reader, "Expect: 100-continue");
     assert_eq!(code, 100);
-    let pid = host.id().to_string();
+    let pid = host.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -194,7 +207,7 @@ fn sigterm_answers_the_request_in_flight_refuses_new_connections_and_exits_0() {
     for client in clients {
         client.join().unwrap();
     }
-    let status = host.wait().unwrap();
+    let status = host.0.wait().unwrap();
     let said = log.join().unwrap().join("\n");
     assert!(status.success(), "tally-host exited with {status}:\n{said}");
     assert!(said.contains("tally-host: stopped after"), "{said}");
