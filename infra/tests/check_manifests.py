@@ -132,6 +132,8 @@ def secret_value(docs, ref):
         return base64.b64decode(secret["data"][ref["key"]]).decode()
     if ref["key"] in (secret.get("stringData") or {}):
         return secret["stringData"][ref["key"]]
+    if ref.get("optional"):
+        return ""
     raise Failed(f"Secret {ref['name']} has no key {ref['key']}")
 
 

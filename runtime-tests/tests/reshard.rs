@@ -1,16 +1,23 @@
-//! `tally-reshard` against real shards filled through Tally. A dry run reports exactly the
-//! pages and metric types the hashing moves, per pair of shards, and changes nothing. A move
-//! (adding a shard, then removing one), killed with SIGKILL halfway and run again, leaves every
-//! count, history, visitor count, top list and summary as it was, and no key on a shard that
-//! does not own it.
+//! Changing the shard list through Tally, on real shards. A dry run of `tally-reshard`
+//! reports exactly the pages and metric types the hashing moves, per pair of shards, and
+//! changes nothing. A move (adding a shard, then removing one), killed with SIGKILL halfway and
+//! run again, leaves every count, history, visitor count, top list and summary as it was, and
+//! no key on a shard that does not own it. And the same online: the app in migration mode
+//! (`shards_previous`) under a concurrent visit and metric load, read all along, never reads a
+//! count lower than the visits it has acknowledged, and ends with every count equal to them.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use support::{post, post_with, redis, tally_host};
-use tally_core::reshard::Reshard;
+use tally_core::reshard::{
+    handoff_args, page_rank_units, parse_handoff_reply, Outbox, Owner, Reshard, Unit,
+};
 use tally_host::shards::{RedisShards, Shard};
 
 /// Every key of a shard with its `DUMP`, to compare before and after.
@@ -177,11 +184,13 @@ fn fill(host: &tally_host::local::LocalHost) -> (Vec<String>, Vec<String>) {
     (pages, types)
 }
 
-/// Everything a reader can see, without where it was served from.
+/// Everything a reader can see, without where it was served from: with `site`, the site's
+/// numbers and rankings too.
 fn view(
     host: &tally_host::local::LocalHost,
     pages: &[String],
     types: &[String],
+    site: bool,
 ) -> serde_json::Value {
     let from = support::date(support::now_ms() / support::DAY_MS - 6);
     let json = |path: &str| {
@@ -203,10 +212,12 @@ fn view(
             json(&format!("/visits/{page}/history?from={from}")),
         );
     }
-    out.insert("stats".into(), json(&format!("/stats?from={from}&top=100")));
-    out.insert("site".into(), json(&format!("/stats/history?from={from}")));
-    out.insert("top".into(), json("/visits?top=100"));
-    out.insert("top2".into(), json("/visits?top=100&cursor=100"));
+    if site {
+        out.insert("stats".into(), json(&format!("/stats?from={from}&top=100")));
+        out.insert("site".into(), json(&format!("/stats/history?from={from}")));
+        out.insert("top".into(), json("/visits?top=100"));
+        out.insert("top2".into(), json("/visits?top=100&cursor=100"));
+    }
     for t in types {
         out.insert(
             format!("summary {t}"),
@@ -264,22 +275,35 @@ fn move_killed_halfway(from: &[&Shard], to: &[&Shard]) {
     );
 }
 
-/// No journal entry is left, and a dry run over the new list finds nothing to move.
+/// No outbox is left, and a dry run over the new list finds nothing to move: no key is on a
+/// shard that does not own it.
 fn settled(shards: &[&Shard]) {
     for shard in shards {
-        let journals: Vec<String> = redis::cmd("KEYS")
-            .arg("tally:mv:*")
+        let outboxes: Vec<String> = redis::cmd("KEYS")
+            .arg("tally:out:*")
             .query(&mut redis(shard))
             .unwrap();
         assert!(
-            journals.is_empty(),
-            "left on {}: {journals:?}",
+            outboxes.is_empty(),
+            "left on {}: {outboxes:?}",
             shard.name()
         );
     }
     let report = dry_run(shards, shards);
-    assert!(moves(&report).is_empty(), "{report}");
     assert!(report["moves"].as_array().unwrap().is_empty(), "{report}");
+}
+
+/// Runs `handoff.lua` by hand: `units` of `owner` off `source` towards `to`; returns the
+/// outboxes it answers.
+fn hand_off(source: &Shard, to: &str, owner: Owner, units: &[Unit]) -> Vec<Outbox> {
+    let args = handoff_args(source.name(), to, &[owner], units);
+    let reply: Vec<Vec<u8>> = redis::cmd("EVAL")
+        .arg(tally_core::scripts::HANDOFF.source)
+        .arg(0)
+        .arg(args)
+        .query(&mut redis(source))
+        .unwrap();
+    parse_handoff_reply(reply).unwrap()
 }
 
 #[test]
@@ -289,42 +313,40 @@ fn adding_then_removing_a_shard_killed_halfway_keeps_everything_exact() {
     let trusted = ("trusted_proxies", "127.0.0.1/32".to_string());
     let host = tally_host(&shards, &[("shards", list(&[a, b])), trusted.clone()]);
     let (pages, types) = fill(&host);
-    let reference = view(&host, &pages, &types);
+    let reference = view(&host, &pages, &types, true);
     drop(host);
 
-    // The states a run killed between its steps leaves, made by hand: a page's count absorbed
-    // on c (journaled) but still on its source; and a journal entry whose unit has already
-    // left its source. Neither may count twice or stay behind.
+    // The states a hand-off killed between its steps leaves, made by hand: a page's count
+    // taken into an outbox on its source and never absorbed; another's absorbed on c but its
+    // outbox never deleted. Neither may be lost, count twice or stay behind.
     let plan = Reshard::new(&["a", "b"], &["a", "b", "c"]).unwrap();
-    let moving = pages
-        .iter()
-        .find(|p| plan.moves(p.as_bytes()).is_some())
-        .unwrap();
-    let from = plan.moves(moving.as_bytes()).unwrap().from;
-    let source = if from == "a" { a } else { b };
-    let count: i64 = redis::cmd("ZSCORE")
-        .arg("tally:pages")
-        .arg(moving)
-        .query(&mut redis(source))
-        .unwrap();
-    let absorbed: Vec<i64> = redis::cmd("EVAL")
+    let mut moving = pages.iter().filter(|p| plan.moves(p.as_bytes()).is_some());
+    let source_of = |page: &str| match plan.moves(page.as_bytes()).unwrap().from {
+        "a" => a,
+        _ => b,
+    };
+    let stranded = moving.next().unwrap();
+    let boxes = hand_off(
+        source_of(stranded),
+        "c",
+        Owner::Page(stranded.clone()),
+        &page_rank_units(stranded, None),
+    );
+    assert_eq!(boxes.len(), 1);
+    let absorbed = moving.next().unwrap();
+    let boxes = hand_off(
+        source_of(absorbed),
+        "c",
+        Owner::Page(absorbed.clone()),
+        &page_rank_units(absorbed, None),
+    );
+    let applied: i64 = redis::cmd("EVAL")
         .arg(tally_core::scripts::ABSORB_MOVED.source)
         .arg(0)
-        .arg(from)
-        .arg("zincr")
-        .arg("tally:pages")
-        .arg(moving)
-        .arg(count)
-        .arg("")
+        .arg(boxes[0].absorb_args())
         .query(&mut redis(c))
         .unwrap();
-    assert_eq!(absorbed[0], 1);
-    let stale = tally_core::reshard::journal_key(from, "tally:pd:1", Some("gone"));
-    redis::cmd("SET")
-        .arg(&stale)
-        .arg(1)
-        .query::<()>(&mut redis(c))
-        .unwrap();
+    assert_eq!(applied, 1);
 
     // Adding c.
     move_killed_halfway(&[a, b], &[a, b, c]);
@@ -333,7 +355,7 @@ fn adding_then_removing_a_shard_killed_halfway_keeps_everything_exact() {
         "nothing reached c"
     );
     let host = tally_host(&shards, &[("shards", list(&[a, b, c])), trusted.clone()]);
-    assert_eq!(view(&host, &pages, &types), reference);
+    assert_eq!(view(&host, &pages, &types, true), reference);
     drop(host);
     settled(&[a, b, c]);
 
@@ -341,11 +363,303 @@ fn adding_then_removing_a_shard_killed_halfway_keeps_everything_exact() {
     move_killed_halfway(&[a, b, c], &[a, c]);
     let left: Vec<String> = snapshot(b)
         .into_keys()
-        .filter(|k| !k.starts_with("tally:idem:") && !k.starts_with("tally:tb:"))
+        .filter(|k| {
+            !k.starts_with("tally:idem:") && k != "tally:outseq" && !k.starts_with("tally:mv:")
+        })
         .collect();
     assert!(left.is_empty(), "left on the removed shard: {left:?}");
     let host = tally_host(&shards, &[("shards", list(&[a, c])), trusted]);
-    assert_eq!(view(&host, &pages, &types), reference);
+    assert_eq!(view(&host, &pages, &types, true), reference);
     drop(host);
+    settled(&[a, c]);
+}
+
+/// Pages the load visits, and metric types it ingests.
+const LOAD_PAGES: usize = 24;
+const LOAD_TYPES: usize = 6;
+
+/// A concurrent visit and metric load through whichever hosts `targets` names, and a reader
+/// that checks, all along, that no count read is lower than the visits acknowledged before
+/// the read began.
+struct Load {
+    stop: AtomicBool,
+    /// Hosts the writers alternate between (more than one while a deploy rolls out).
+    targets: RwLock<Vec<String>>,
+    /// The host the reader asks.
+    reader: RwLock<String>,
+    acked: Vec<AtomicU64>,
+    writes: AtomicU64,
+    reads: AtomicU64,
+    /// Requests each thread has finished (two writers, the metric writer, the reader).
+    done: [AtomicU64; 4],
+    /// Acknowledged samples per type: (value, timestamp ms).
+    samples: Mutex<BTreeMap<String, Vec<f64>>>,
+    failures: Mutex<Vec<String>>,
+}
+
+impl Load {
+    fn page(i: usize) -> String {
+        format!("load/p-{i}")
+    }
+
+    fn start(url: String) -> (Arc<Self>, Vec<std::thread::JoinHandle<()>>) {
+        let load = Arc::new(Load {
+            stop: AtomicBool::new(false),
+            targets: RwLock::new(vec![url.clone()]),
+            reader: RwLock::new(url),
+            acked: (0..LOAD_PAGES).map(|_| AtomicU64::new(0)).collect(),
+            writes: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            done: Default::default(),
+            samples: Mutex::new(BTreeMap::new()),
+            failures: Mutex::new(Vec::new()),
+        });
+        let mut threads = Vec::new();
+        for w in 0..2 {
+            let load = load.clone();
+            threads.push(std::thread::spawn(move || {
+                let mut n = w;
+                while !load.stop.load(Ordering::SeqCst) {
+                    let i = n % LOAD_PAGES;
+                    let target = {
+                        let targets = load.targets.read().unwrap();
+                        targets[n % targets.len()].clone()
+                    };
+                    let reply = post_with(&format!("{target}/visit/{}", Load::page(i)), &[], None);
+                    if reply.status == 200 {
+                        load.acked[i].fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        load.fail(format!("visit: {} {}", reply.status, reply.body));
+                    }
+                    load.writes.fetch_add(1, Ordering::SeqCst);
+                    load.done[w].fetch_add(1, Ordering::SeqCst);
+                    n += 2;
+                }
+            }));
+        }
+        let metrics = load.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !metrics.stop.load(Ordering::SeqCst) {
+                let metric_type = format!("load-t{}", n % LOAD_TYPES);
+                let value = (n % 97) as f64 / 4.0;
+                let body = serde_json::json!([{"type": metric_type, "value": value,
+                    "timestamp": tally_core::rfc3339::format_unix_ms(support::now_ms())}]);
+                let target = metrics.targets.read().unwrap()[0].clone();
+                let reply = post(
+                    &format!("{target}/metrics"),
+                    "application/json",
+                    &body.to_string(),
+                );
+                if reply.status == 201 {
+                    metrics
+                        .samples
+                        .lock()
+                        .unwrap()
+                        .entry(metric_type)
+                        .or_default()
+                        .push(value);
+                } else {
+                    metrics.fail(format!("ingest: {} {}", reply.status, reply.body));
+                }
+                metrics.done[2].fetch_add(1, Ordering::SeqCst);
+                n += 1;
+            }
+        }));
+        let reader = load.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !reader.stop.load(Ordering::SeqCst) {
+                let i = (n * 7) % LOAD_PAGES;
+                let before = reader.acked[i].load(Ordering::SeqCst);
+                let url = reader.reader.read().unwrap().clone();
+                let reply = support::get(&format!("{url}/visits/{}", Load::page(i)));
+                if reply.status != 200 {
+                    reader.fail(format!("read: {} {}", reply.status, reply.body));
+                } else {
+                    let count = reply.json()["count"].as_u64().unwrap();
+                    if count < before {
+                        reader.fail(format!(
+                            "{} read {count}, but {before} visits were acknowledged before the read",
+                            Load::page(i)
+                        ));
+                    }
+                }
+                reader.reads.fetch_add(1, Ordering::SeqCst);
+                reader.done[3].fetch_add(1, Ordering::SeqCst);
+                n += 1;
+            }
+        }));
+        (load, threads)
+    }
+
+    fn fail(&self, what: String) {
+        let mut failures = self.failures.lock().unwrap();
+        if failures.len() < 20 {
+            failures.push(what);
+        }
+    }
+
+    /// Waits until the writers have sent `n` more visits and the reader has made `n` more
+    /// reads, and every thread has finished two more requests: so each has started one since
+    /// the last `point_to`, and no request is still going to a host no longer named.
+    fn run_for(&self, n: u64) {
+        let (writes, reads) = (
+            self.writes.load(Ordering::SeqCst),
+            self.reads.load(Ordering::SeqCst),
+        );
+        let done: Vec<u64> = self.done.iter().map(|d| d.load(Ordering::SeqCst)).collect();
+        support::eventually(Duration::from_secs(60), || {
+            (self.writes.load(Ordering::SeqCst) >= writes + n
+                && self.reads.load(Ordering::SeqCst) >= reads + n
+                && self
+                    .done
+                    .iter()
+                    .zip(&done)
+                    .all(|(now, before)| now.load(Ordering::SeqCst) >= before + 2))
+            .then_some(())
+        });
+    }
+
+    fn point_to(
+        &self,
+        writers: &[&tally_host::local::LocalHost],
+        reader: &tally_host::local::LocalHost,
+    ) {
+        *self.targets.write().unwrap() = writers.iter().map(|h| h.url("")).collect();
+        *self.reader.write().unwrap() = reader.url("");
+    }
+
+    fn finish(&self, threads: Vec<std::thread::JoinHandle<()>>) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let failures = self.failures.lock().unwrap();
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}
+
+/// Every page's count equals its reference (`count` for the filled pages, the acknowledged
+/// visits for the load's), the ranking lists each page once with that count, and each load
+/// type's summary equals one computed from the acknowledged samples.
+fn check_exact(
+    host: &tally_host::local::LocalHost,
+    load: &Load,
+    pages: &[String],
+    types: &[String],
+    reference: &serde_json::Value,
+) {
+    assert_eq!(&view(host, pages, types, false), reference);
+    let mut want: BTreeMap<String, u64> = pages
+        .iter()
+        .map(|p| {
+            (
+                p.clone(),
+                reference[format!("count {p}")]["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (i, acked) in load.acked.iter().enumerate() {
+        let acked = acked.load(Ordering::SeqCst);
+        let page = Load::page(i);
+        let got = support::get(&host.url(&format!("/visits/{page}"))).json()["count"].clone();
+        assert_eq!(got, acked, "{page}");
+        want.insert(page, acked);
+    }
+    let mut seen = BTreeMap::new();
+    let mut path = "/visits?top=50".to_string();
+    loop {
+        let ranked = support::get(&host.url(&path)).json();
+        for entry in ranked["pages"].as_array().expect("a ranking") {
+            let page = entry["page"].as_str().unwrap().to_string();
+            let count = entry["count"].as_u64().unwrap();
+            assert!(
+                seen.insert(page.clone(), count).is_none(),
+                "{page} ranked twice"
+            );
+        }
+        match ranked["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/visits?top=50&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, want, "the ranking");
+    for (metric_type, values) in load.samples.lock().unwrap().iter() {
+        let summary =
+            support::get(&host.url(&format!("/summary?type={metric_type}&period=all"))).json();
+        let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        assert_eq!(summary["count"], values.len(), "{metric_type}: {summary}");
+        assert_eq!(summary["min_value"], min, "{metric_type}: {summary}");
+        assert_eq!(summary["max_value"], max, "{metric_type}: {summary}");
+        let avg = summary["average_value"].as_f64().unwrap();
+        assert!(
+            (avg - mean).abs() < 1e-9,
+            "{metric_type}: {summary} vs {mean}"
+        );
+    }
+}
+
+#[test]
+fn online_add_then_remove_under_load_never_reads_low_and_ends_exact() {
+    let shards = RedisShards::start(3).unwrap();
+    let [a, b, c] = [0, 1, 2].map(|i| &shards.shards()[i]);
+    let trusted = ("trusted_proxies", "127.0.0.1/32".to_string());
+    // Every read asks the shards: a cached count may be older than an acknowledgement.
+    let fresh = [
+        trusted,
+        ("cache_ttl_ms", "0".to_string()),
+        ("summary_cache_ttl_ms", "0".to_string()),
+    ];
+    let host_for = |now: &[&Shard], previous: Option<&[&Shard]>| {
+        let mut vars = vec![("shards", list(now))];
+        if let Some(previous) = previous {
+            vars.push(("shards_previous", list(previous)));
+        }
+        vars.extend(fresh.iter().cloned());
+        tally_host(&shards, &vars)
+    };
+    let old = host_for(&[a, b], None);
+    let (pages, types) = fill(&old);
+    let reference = view(&old, &pages, &types, false);
+    let (load, threads) = Load::start(old.url(""));
+    load.run_for(300);
+
+    // Adding c: the new deploy rolls out (both nodes write), then is alone.
+    let migrating = host_for(&[a, b, c], Some(&[a, b]));
+    load.point_to(&[&old, &migrating], &migrating);
+    load.run_for(200);
+    load.point_to(&[&migrating], &migrating);
+    load.run_for(20);
+    drop(old);
+    move_killed_halfway(&[a, b], &[a, b, c]);
+    load.run_for(200);
+    let done = host_for(&[a, b, c], None);
+    load.point_to(&[&done], &done);
+    load.run_for(20);
+    drop(migrating);
+    load.run_for(200);
+
+    // Removing b the same way.
+    let migrating = host_for(&[a, c], Some(&[a, b, c]));
+    load.point_to(&[&done, &migrating], &migrating);
+    load.run_for(200);
+    load.point_to(&[&migrating], &migrating);
+    load.run_for(20);
+    drop(done);
+    move_killed_halfway(&[a, b, c], &[a, c]);
+    load.run_for(200);
+    load.finish(threads);
+    eprintln!(
+        "load: {} visits, {} reads checked",
+        load.writes.load(Ordering::SeqCst),
+        load.reads.load(Ordering::SeqCst)
+    );
+    drop(migrating);
+
+    let done = host_for(&[a, c], None);
+    check_exact(&done, &load, &pages, &types, &reference);
     settled(&[a, c]);
 }

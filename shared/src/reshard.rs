@@ -51,9 +51,11 @@ pub enum KeyKind<'k> {
     Idempotency,
     /// A script's scratch key (never outlives the script).
     Scratch,
-    /// `tally:mv:<source>:<unit>`: a unit moved here from `<source>` whose removal there is
-    /// not confirmed yet (the migrator's journal; deleted once it is).
+    /// `tally:mv:<id>`: an outbox absorbed here (kept 7 days, so it is absorbed once).
     Journal,
+    /// `tally:out:<id>`, `tally:outs:<owner>`, `tally:outseq`: data taken off this shard and
+    /// not yet absorbed by its new one, and their index.
+    Outbox,
     /// Not a key Tally writes.
     Unknown,
 }
@@ -90,28 +92,10 @@ pub fn classify(key: &str) -> KeyKind<'_> {
         "idem" if !rest.is_empty() => KeyKind::Idempotency,
         "scratch" => KeyKind::Scratch,
         "mv" if !rest.is_empty() => KeyKind::Journal,
+        "out" | "outs" if !rest.is_empty() => KeyKind::Outbox,
+        "outseq" => KeyKind::Outbox,
         _ => KeyKind::Unknown,
     }
-}
-
-/// The journal entry `absorb_moved.lua` writes for a unit moved from `source`: the key, and
-/// for one member or field of a shared key, a NUL and the member.
-pub fn journal_key(source: &str, key: &str, member: Option<&str>) -> String {
-    match member {
-        Some(member) => format!("tally:mv:{source}:{key}\0{member}"),
-        None => format!("tally:mv:{source}:{key}"),
-    }
-}
-
-/// The source, key and member of a journal entry (the inverse of [`journal_key`]; source
-/// names never hold a colon).
-pub fn parse_journal_key(journal: &str) -> Option<(&str, &str, Option<&str>)> {
-    let rest = journal.strip_prefix("tally:mv:")?;
-    let (source, unit) = rest.split_once(':')?;
-    Some(match unit.split_once('\0') {
-        Some((key, member)) => (source, key, Some(member)),
-        None => (source, unit, None),
-    })
 }
 
 /// `<day>` or `<day>:<tail>`.
@@ -195,6 +179,319 @@ impl Reshard {
     }
 }
 
+/// How a hand-off takes a unit off the shard it leaves (`handoff.lua`'s `how`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Take {
+    /// A member of a sorted set whose score adds up (a page's count, its visits that day).
+    Zscore,
+    /// A member of a sorted set that is the same either way (a recent metric sample).
+    Zmember,
+    /// A field of a hash that adds up (a page's bot views that day).
+    Hfield,
+    /// A whole hash whose fields add up (a page's hours, the site's day).
+    Hash,
+    /// A whole sorted set whose scores add up (the site's sources that day).
+    Zset,
+    /// A whole sorted set whose members are the same either way (a metric type's samples).
+    Zunion,
+    /// A HyperLogLog (visitors).
+    Hll,
+    /// A string written once (a finished day's unique visitors).
+    Setnx,
+    /// A string of packed metric buckets.
+    Buckets,
+}
+
+impl Take {
+    /// The name `handoff.lua` knows it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Take::Zscore => "zscore",
+            Take::Zmember => "zmember",
+            Take::Hfield => "hfield",
+            Take::Hash => "hash",
+            Take::Zset => "zset",
+            Take::Zunion => "zunion",
+            Take::Hll => "hll",
+            Take::Setnx => "setnx",
+            Take::Buckets => "buckets",
+        }
+    }
+}
+
+/// One unit to hand off: a whole key, or one member or field of a key shared by owners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit {
+    /// How it is taken.
+    pub take: Take,
+    /// The key.
+    pub key: String,
+    /// The member or field; empty for a whole key.
+    pub member: String,
+}
+
+impl Unit {
+    fn new(take: Take, key: String, member: &str) -> Self {
+        Self {
+            take,
+            key,
+            member: member.to_string(),
+        }
+    }
+}
+
+/// What data belongs to, for placement and for the index of outboxes (`tally:outs:<owner>`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Owner {
+    /// A page: placed by its id.
+    Page(String),
+    /// A metric type: placed by its name.
+    MetricType(String),
+    /// A removed shard's share of the site's numbers for a day: goes to its heir.
+    SiteDay(i64),
+    /// A key placed by its own name (a rate-limit bucket).
+    Key(String),
+}
+
+impl Owner {
+    /// The bytes placement hashes (`None`: the site's share, which goes to an heir).
+    pub fn placed_by(&self) -> Option<&[u8]> {
+        match self {
+            Owner::Page(id) | Owner::MetricType(id) | Owner::Key(id) => Some(id.as_bytes()),
+            Owner::SiteDay(_) => None,
+        }
+    }
+
+    /// Its name in the outbox index.
+    pub fn index_name(&self) -> String {
+        match self {
+            Owner::Page(id) => format!("p:{id}"),
+            Owner::MetricType(id) => format!("t:{id}"),
+            Owner::SiteDay(day) => format!("s:{day}"),
+            Owner::Key(key) => format!("k:{key}"),
+        }
+    }
+}
+
+/// The units a page's count and today's numbers read (`read_page.lua`): its all-time count,
+/// its bot views and visitors of `day`.
+pub fn page_count_units(page: &str, day: i64) -> Vec<Unit> {
+    vec![
+        Unit::new(Take::Zscore, "tally:pages".into(), page),
+        Unit::new(Take::Hfield, format!("tally:bots:{day}"), page),
+        Unit::new(Take::Hll, format!("tally:u:{day}:{page}"), ""),
+    ]
+}
+
+/// The units of a page's history on `days`: visits and visitors per day, and with `hours` its
+/// visits per hour.
+pub fn page_history_units(
+    page: &str,
+    days: std::ops::RangeInclusive<i64>,
+    hours: bool,
+) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for day in days {
+        units.push(Unit::new(Take::Zscore, format!("tally:pd:{day}"), page));
+        units.push(Unit::new(Take::Hll, format!("tally:u:{day}:{page}"), ""));
+        if hours {
+            units.push(Unit::new(Take::Hash, format!("tally:ph:{day}:{page}"), ""));
+        }
+    }
+    units
+}
+
+/// Every unit of a page kept on `days`: its count, and each day's visits, hours, visitors
+/// and bot views.
+pub fn page_units(page: &str, days: std::ops::RangeInclusive<i64>) -> Vec<Unit> {
+    let mut units = page_rank_units(page, None);
+    for day in days.clone() {
+        units.push(Unit::new(Take::Hfield, format!("tally:bots:{day}"), page));
+    }
+    units.extend(page_history_units(page, days, true));
+    units
+}
+
+/// The units of a page in a ranking of `days` (`None`: the all-time ranking).
+pub fn page_rank_units(page: &str, days: Option<std::ops::RangeInclusive<i64>>) -> Vec<Unit> {
+    match days {
+        None => vec![Unit::new(Take::Zscore, "tally:pages".into(), page)],
+        Some(days) => days
+            .map(|day| Unit::new(Take::Zscore, format!("tally:pd:{day}"), page))
+            .collect(),
+    }
+}
+
+/// Every unit of a metric type but its recent samples (which are the same on any shard): its
+/// bucket strings and its samples.
+pub fn metric_type_units(metric_type: &str) -> Vec<Unit> {
+    let mut units: Vec<Unit> = ["all", "minutes", "hours"]
+        .iter()
+        .map(|ring| Unit::new(Take::Buckets, format!("tally:m:{metric_type}:{ring}"), ""))
+        .collect();
+    units.push(Unit::new(
+        Take::Zunion,
+        format!("tally:m:{metric_type}:samples"),
+        "",
+    ));
+    units
+}
+
+/// A shard's share of the site's numbers on `day`: visits per day and hour, visitors,
+/// sources, and the day's finished unique count.
+pub fn site_day_units(day: i64) -> Vec<Unit> {
+    vec![
+        Unit::new(Take::Hash, format!("tally:sd:{day}"), ""),
+        Unit::new(Take::Hll, format!("tally:su:{day}"), ""),
+        Unit::new(Take::Zset, format!("tally:ref:{day}"), ""),
+        Unit::new(Take::Setnx, format!("tally:suc:{day}"), ""),
+    ]
+}
+
+/// A rate-limit bucket: its state goes over whole, and is kept by the new shard unless that
+/// already has one (a bucket is handed over before it is charged there, so it has not).
+pub fn bucket_units(key: &str) -> Vec<Unit> {
+    vec![Unit::new(Take::Setnx, key.to_string(), "")]
+}
+
+/// `handoff.lua`'s arguments: from `source` to `destination`, for `owners`, the `units`.
+pub fn handoff_args(
+    source: &str,
+    destination: &str,
+    owners: &[Owner],
+    units: &[Unit],
+) -> Vec<Vec<u8>> {
+    let mut args = Vec::with_capacity(3 + owners.len() + 3 * units.len());
+    args.push(source.as_bytes().to_vec());
+    args.push(destination.as_bytes().to_vec());
+    args.push(owners.len().to_string().into_bytes());
+    args.extend(owners.iter().map(|o| o.index_name().into_bytes()));
+    for unit in units {
+        args.push(unit.take.name().as_bytes().to_vec());
+        args.push(unit.key.as_bytes().to_vec());
+        args.push(unit.member.as_bytes().to_vec());
+    }
+    args
+}
+
+/// Data taken off a shard and not yet deleted there: what `handoff.lua` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outbox {
+    /// Its id (`<source>:<unix ms>:<sequence>`): the destination journals it.
+    pub id: String,
+    /// The shard that absorbs it.
+    pub destination: String,
+    /// `absorb_moved.lua`'s five values per unit, flat.
+    pub units: Vec<Vec<u8>>,
+}
+
+impl Outbox {
+    /// Units in it.
+    pub fn len(&self) -> usize {
+        self.units.len() / 5
+    }
+
+    /// Whether it holds no unit.
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// `absorb_moved.lua`'s arguments.
+    pub fn absorb_args(&self) -> Vec<Vec<u8>> {
+        let mut args = Vec::with_capacity(1 + self.units.len());
+        args.push(self.id.as_bytes().to_vec());
+        args.extend(self.units.iter().cloned());
+        args
+    }
+}
+
+/// Reads `handoff.lua`'s flat reply.
+pub fn parse_handoff_reply(reply: Vec<Vec<u8>>) -> Result<Vec<Outbox>, String> {
+    let mut values = reply.into_iter();
+    let mut outboxes = Vec::new();
+    let text = |v: Vec<u8>| String::from_utf8(v).map_err(|_| "a name is not UTF-8".to_string());
+    while let Some(id) = values.next() {
+        let (Some(destination), Some(n)) = (values.next(), values.next()) else {
+            return Err("handoff: a short outbox header".into());
+        };
+        let n: usize = text(n)?
+            .parse()
+            .map_err(|_| "handoff: a unit count that is not a number")?;
+        let units: Vec<Vec<u8>> = values.by_ref().take(5 * n).collect();
+        if units.len() != 5 * n {
+            return Err("handoff: fewer units than announced".into());
+        }
+        outboxes.push(Outbox {
+            id: text(id)?,
+            destination: text(destination)?,
+            units,
+        });
+    }
+    Ok(outboxes)
+}
+
+/// A running migration: `shards_previous` (the list before) and `shards` (the list after).
+/// One change at a time: shards are only added, or only removed, and a shard in both lists
+/// keeps its address, so every moving owner goes from a shard that keeps its share of reads
+/// to one that takes it over.
+#[derive(Clone, Debug)]
+pub struct Migration {
+    plan: Reshard,
+    removed: Vec<String>,
+}
+
+impl Migration {
+    /// The migration from the `previous` shard list to the `current` one (name and address
+    /// pairs); `Ok(None)` when they hold the same shards.
+    pub fn new(
+        previous: &[(String, String)],
+        current: &[(String, String)],
+    ) -> Result<Option<Self>, String> {
+        for (name, url) in current {
+            if let Some((_, old)) = previous.iter().find(|(n, _)| n == name) {
+                if old != url {
+                    return Err(format!(
+                        "shard {name} has another address in shards_previous; a shard's name is its identity"
+                    ));
+                }
+            }
+        }
+        let kept = |list: &[(String, String)], other: &[(String, String)]| {
+            list.iter().all(|(n, _)| other.iter().any(|(o, _)| o == n))
+        };
+        let adds_only = kept(previous, current);
+        let removes_only = kept(current, previous);
+        if adds_only && removes_only {
+            return Ok(None);
+        }
+        if !adds_only && !removes_only {
+            return Err(
+                "shards_previous and shards differ both ways: add shards, or remove them, one change at a time"
+                    .into(),
+            );
+        }
+        let names =
+            |list: &[(String, String)]| list.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let plan = Reshard::new(&names(previous), &names(current)).map_err(|e| format!("{e:?}"))?;
+        let removed = previous
+            .iter()
+            .filter(|(n, _)| !current.iter().any(|(c, _)| c == n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        Ok(Some(Self { plan, removed }))
+    }
+
+    /// Where an owner's data goes: `None` when it stays where it is.
+    pub fn moves(&self, owner: &[u8]) -> Option<Move<'_>> {
+        self.plan.moves(owner)
+    }
+
+    /// The shards being removed, each with the shard that takes its share of the site.
+    pub fn removed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.removed.iter().map(|r| (r.as_str(), self.plan.heir(r)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +527,10 @@ mod tests {
             ("tally:tb:writes:0123abcd", KeyKind::RateBucket),
             ("tally:idem:550e8400", KeyKind::Idempotency),
             ("tally:scratch:union", KeyKind::Scratch),
-            ("tally:mv:a:tally:pages\0home", KeyKind::Journal),
+            ("tally:mv:a:1700000000000:7", KeyKind::Journal),
+            ("tally:out:a:1700000000000:7", KeyKind::Outbox),
+            ("tally:outs:p:home", KeyKind::Outbox),
+            ("tally:outseq", KeyKind::Outbox),
         ];
         for (key, kind) in cases {
             assert_eq!(classify(key), kind, "{key}");
@@ -247,16 +547,6 @@ mod tests {
         ] {
             assert_eq!(classify(key), KeyKind::Unknown, "{key}");
         }
-    }
-
-    #[test]
-    fn journal_keys_round_trip() {
-        for (key, member) in [("tally:pages", Some("a:b")), ("tally:u:1:x", None)] {
-            let journal = journal_key("s0", key, member);
-            assert_eq!(parse_journal_key(&journal), Some(("s0", key, member)));
-            assert_eq!(classify(&journal), KeyKind::Journal);
-        }
-        assert_eq!(parse_journal_key("tally:pages"), None);
     }
 
     #[test]
@@ -316,6 +606,84 @@ mod tests {
         assert_eq!(Reshard::owner_of(&classify(key), key), Some(key.as_bytes()));
         for key in ["tally:pages", "tally:pd:1", "tally:sd:1", "tally:idem:x"] {
             assert_eq!(Reshard::owner_of(&classify(key), key), None, "{key}");
+        }
+    }
+    #[test]
+    fn a_migration_is_one_change_at_a_time() {
+        let list = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| (n.to_string(), format!("redis://{n}")))
+                .collect::<Vec<_>>()
+        };
+        assert!(Migration::new(&list(&["a", "b"]), &list(&["b", "a"]))
+            .unwrap()
+            .is_none());
+        let add = Migration::new(&list(&["a", "b"]), &list(&["a", "b", "c"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(add.removed().count(), 0);
+        let remove = Migration::new(&list(&["a", "b", "c"]), &list(&["a", "b"]))
+            .unwrap()
+            .unwrap();
+        let (removed, heir) = remove.removed().next().unwrap();
+        assert_eq!(removed, "c");
+        assert!(heir == "a" || heir == "b");
+        let err = Migration::new(&list(&["a", "b"]), &list(&["a", "c"])).unwrap_err();
+        assert!(err.contains("one change at a time"), "{err}");
+        let mut moved = list(&["a", "b", "c"]);
+        moved[0].1 = "redis://elsewhere".into();
+        let err = Migration::new(&list(&["a", "b"]), &moved).unwrap_err();
+        assert!(err.contains("another address"), "{err}");
+    }
+
+    #[test]
+    fn handoff_replies_are_read_whole_or_refused() {
+        let unit = |v: &str| -> Vec<Vec<u8>> {
+            ["zincr", "tally:pages", v, "3", ""]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect()
+        };
+        let mut reply: Vec<Vec<u8>> = vec![b"a:1:1".to_vec(), b"c".to_vec(), b"2".to_vec()];
+        reply.extend(unit("x"));
+        reply.extend(unit("y"));
+        reply.extend([b"a:1:2".to_vec(), b"c".to_vec(), b"0".to_vec()]);
+        let boxes = parse_handoff_reply(reply.clone()).unwrap();
+        assert_eq!(boxes.len(), 2);
+        assert_eq!(boxes[0].len(), 2);
+        assert_eq!(boxes[0].absorb_args()[0], b"a:1:1");
+        assert_eq!(boxes[0].absorb_args().len(), 11);
+        assert!(boxes[1].is_empty());
+        reply.truncate(reply.len() - 4);
+        assert!(parse_handoff_reply(reply).is_err());
+    }
+
+    #[test]
+    fn handoff_args_name_owners_then_units() {
+        let owners = [Owner::Page("home".into()), Owner::SiteDay(20000)];
+        let args = handoff_args("a", "c", &owners, &page_count_units("home", 20000));
+        let text: Vec<String> = args
+            .iter()
+            .map(|a| String::from_utf8(a.clone()).unwrap())
+            .collect();
+        assert_eq!(&text[..5], ["a", "c", "2", "p:home", "s:20000"]);
+        assert_eq!(&text[5..8], ["zscore", "tally:pages", "home"]);
+        assert_eq!(text.len(), 5 + 9);
+        assert_eq!(page_history_units("x", 1..=3, true).len(), 9);
+        assert_eq!(page_rank_units("x", Some(1..=3)).len(), 3);
+        assert_eq!(metric_type_units("cpu").len(), 4);
+        // Every key a hand-off names is one the migrator classifies to the same owner.
+        for unit in page_history_units("blog/a", 5..=5, true)
+            .into_iter()
+            .chain(page_count_units("blog/a", 5))
+        {
+            let kind = classify(&unit.key);
+            assert!(
+                Reshard::owner_of(&kind, &unit.key) == Some("blog/a".as_bytes())
+                    || unit.member == "blog/a",
+                "{unit:?}"
+            );
         }
     }
 }

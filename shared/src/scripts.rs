@@ -23,14 +23,22 @@ pub const RECORD_VISITS: Script = Script {
     sha1: digests::RECORD_VISITS_SHA1,
 };
 
-/// Adds units of data moved from another shard, each at most once (journaled); see the script.
+/// Takes units of data off the shard they leave into an outbox, and returns the owners'
+/// outboxes (step 1 of a hand-off; see `tally_core::reshard`).
+pub const HANDOFF: Script = Script {
+    name: "handoff",
+    source: include_str!("../lua/handoff.lua"),
+    sha1: digests::HANDOFF_SHA1,
+};
+
+/// Applies an outbox on its destination, once (journaled by its id); step 2 of a hand-off.
 pub const ABSORB_MOVED: Script = Script {
     name: "absorb_moved",
     source: include_str!("../lua/absorb_moved.lua"),
     sha1: digests::ABSORB_MOVED_SHA1,
 };
 
-/// Removes moved units from the shard they left.
+/// Deletes absorbed outboxes from the shard they left; step 3 of a hand-off.
 pub const RELEASE_MOVED: Script = Script {
     name: "release_moved",
     source: include_str!("../lua/release_moved.lua"),

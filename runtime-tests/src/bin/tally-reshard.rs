@@ -5,36 +5,35 @@
 //! tally-reshard --from "a=redis://…,b=redis://…" --to "a=redis://…,b=redis://…,c=redis://…" [--dry-run]
 //! ```
 //!
-//! Walks every shard of the old list with `SCAN` (and `ZSCAN`/`HSCAN` inside keys that hold
-//! many pages or metric types) and classifies each key (`tally_core::reshard`). Data whose
-//! owner (page, metric type) lives elsewhere in the new list moves there; a removed shard's
-//! share of the site's numbers goes to its heir. Rate-limit buckets and idempotency records
-//! stay where they are: they expire within a day.
+//! Run it while the app is deployed with `shards` set to the `--to` list and `shards_previous`
+//! to the `--from` list (migration mode: see `tally_spin::migration`). It walks every shard of
+//! the old list with `SCAN` (and `ZSCAN`/`HSCAN` inside keys that hold many pages or metric
+//! types) and classifies each key (`tally_core::reshard`). Data whose owner (a page, a metric
+//! type, a rate-limit bucket) lives elsewhere in the new list moves there; a removed shard's
+//! share of the site's numbers goes to its heir. Idempotency records stay: they expire within
+//! a day, and the app consults them on the old shards while `shards_previous` is set.
 //!
-//! A move goes in units (a page's count, one day's entry of a page, a page's hours or visitors
-//! that day, a metric type's keys), in batches:
-//! 1. the destination absorbs the batch atomically, journaling each unit it applies
-//!    (`absorb_moved.lua`); a unit already journaled is skipped;
-//! 2. the source drops the batch atomically (`release_moved.lua`);
-//! 3. the destination deletes the batch's journal entries.
-//!
-//! Killed at any point and run again, it applies every unit exactly once: at start it looks
-//! for journal entries left by a previous run and finishes their units (step 2 if the unit is
-//! still on the source, then step 3). `--dry-run` only reads, and reports per pair of shards
-//! the pages, metric types, keys, members and bytes that would move.
+//! Data moves by the same three steps the app uses when a read needs data that has not moved
+//! yet, a batch of units at a time: the source takes them off into an outbox
+//! (`handoff.lua`), the destination absorbs the outbox once, journaled by its id
+//! (`absorb_moved.lua`), the source deletes it (`release_moved.lua`). Killed at any point and
+//! run again, it counts every unit once: it starts (and ends) by finishing every outbox left
+//! on the old shards, by itself or by a request. `--dry-run` only reads, and reports per pair
+//! of shards the pages, metric types, units and bytes that would move.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use redis::Connection;
 use tally_core::config::{parse_shard_list, ShardConfig};
 use tally_core::reshard::{
-    classify, journal_key, parse_journal_key, recent_member_type, KeyKind, Reshard,
+    bucket_units, classify, handoff_args, metric_type_units, parse_handoff_reply,
+    recent_member_type, site_day_units, KeyKind, Migration, Outbox, Owner, Reshard, Take, Unit,
 };
-use tally_core::scripts::{ABSORB_MOVED, RELEASE_MOVED};
+use tally_core::scripts::{ABSORB_MOVED, HANDOFF, RELEASE_MOVED};
 
 /// Move Tally's data to match a new shard list.
 #[derive(Parser, Debug)]
@@ -52,7 +51,7 @@ struct Args {
     /// At most this many units moved (or, with --dry-run, keys read) per second (0: no limit).
     #[arg(long, default_value_t = 0)]
     rate: u64,
-    /// Units per batch (one round trip to each shard per batch).
+    /// Units per batch (three round trips per batch).
     #[arg(long, default_value_t = 200)]
     batch: usize,
     /// Print the report as one JSON object.
@@ -76,53 +75,33 @@ struct ShardReport {
     keys_read: u64,
     /// Idempotency records (kept 24 h): not moved, they expire.
     idempotency_records: u64,
-    /// Rate-limit buckets: not moved, a bucket refills within its period.
-    rate_buckets: u64,
     /// Keys Tally does not write.
     unknown_keys: u64,
-    /// Metric keys left in place because their type already has data on its new shard.
-    refused: Vec<String>,
+    /// Outboxes a previous run or a request had left, finished.
+    outboxes_finished: u64,
 }
 
 /// One unit of data to move.
-struct Unit {
+struct Pending {
     to: String,
-    /// Page or metric type, for the report.
     owner: Owner,
-    /// `absorb_moved.lua`'s five values.
-    kind: &'static str,
-    key: String,
-    member: Option<String>,
-    value: Vec<u8>,
-    expire_at_ms: Option<i64>,
-    /// How the source drops it: `zrem`, `hdel` or `del`.
-    release: &'static str,
+    unit: Unit,
     bytes: u64,
-}
-
-#[derive(Clone)]
-enum Owner {
-    Page(String),
-    Type(String),
-    Site,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
     let from = parse_shard_list(&args.from).context("--from")?;
     let to = parse_shard_list(&args.to).context("--to")?;
+    let pairs = |list: &[ShardConfig]| {
+        list.iter()
+            .map(|s| (s.name.clone(), s.url.clone()))
+            .collect::<Vec<_>>()
+    };
+    // The app's own check: one change at a time, names keep their addresses.
+    Migration::new(&pairs(&from), &pairs(&to)).map_err(anyhow::Error::msg)?;
     let names = |list: &[ShardConfig]| list.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
     let plan = Reshard::new(&names(&from), &names(&to)).context("the shard lists")?;
-    for shard in &to {
-        if let Some(old) = from.iter().find(|s| s.name == shard.name) {
-            if old.url != shard.url {
-                bail!(
-                    "shard {} has another address in --to; a shard's name is its identity",
-                    shard.name
-                );
-            }
-        }
-    }
     let mut mover = Mover {
         plan,
         dry_run: args.dry_run,
@@ -133,36 +112,48 @@ fn main() -> Result<()> {
         destinations: BTreeMap::new(),
         moved: 0,
     };
-    for shard in &to {
-        mover
-            .destinations
-            .insert(shard.name.clone(), connect(shard)?);
+    for shard in from.iter().chain(to.iter()) {
+        if !mover.destinations.contains_key(&shard.name) {
+            mover
+                .destinations
+                .insert(shard.name.clone(), connect(shard)?);
+        }
     }
     let started = Instant::now();
+    let mut shards: BTreeMap<String, ShardReport> = BTreeMap::new();
     if !args.dry_run {
         for source in &from {
-            let finished = mover.recover(source)?;
+            let finished = mover.finish_outboxes(&source.name)?;
             if finished > 0 {
                 eprintln!(
-                    "tally-reshard: finished {finished} units a previous run had moved from {}",
+                    "tally-reshard: finished {finished} outboxes left on {} by a previous run or a request",
                     source.name
                 );
             }
+            shards
+                .entry(source.name.clone())
+                .or_default()
+                .outboxes_finished += finished;
         }
     }
-    let mut shards = BTreeMap::new();
     for source in &from {
-        let report = mover
-            .walk(source)
+        let report = shards.entry(source.name.clone()).or_default();
+        mover
+            .walk(source, report)
             .with_context(|| format!("shard {} ({})", source.name, source.display_address()))?;
-        shards.insert(source.name.clone(), report);
+    }
+    if !args.dry_run {
+        // Requests may have left an outbox while the walk ran (killed between two steps).
+        for source in &from {
+            let finished = mover.finish_outboxes(&source.name)?;
+            shards
+                .entry(source.name.clone())
+                .or_default()
+                .outboxes_finished += finished;
+        }
     }
     mover.progress.done();
     report(&args, &mover, &shards, started.elapsed());
-    let refused: usize = shards.values().map(|r| r.refused.len()).sum();
-    if refused > 0 {
-        bail!("{refused} metric keys were left in place: their types already have data on their new shard");
-    }
     Ok(())
 }
 
@@ -186,8 +177,8 @@ fn report(args: &Args, mover: &Mover, shards: &BTreeMap<String, ShardReport>, to
     }
     for (name, r) in shards {
         println!(
-            "shard {name}: {} keys read; left in place: {} idempotency records and {} rate-limit buckets (they expire), {} keys not Tally's",
-            r.keys_read, r.idempotency_records, r.rate_buckets, r.unknown_keys
+            "shard {name}: {} keys read; left in place: {} idempotency records (they expire in a day), {} keys not Tally's",
+            r.keys_read, r.idempotency_records, r.unknown_keys
         );
     }
     if mover.pairs.is_empty() {
@@ -206,7 +197,8 @@ fn report(args: &Args, mover: &Mover, shards: &BTreeMap<String, ShardReport>, to
         println!("dry run: nothing was changed");
     } else {
         println!(
-            "done in {:.1} s ({} units moved): every key is on its shard in the new list; deploy with shards set to it",
+            "done in {:.1} s ({} units moved): every key is on its shard in the new list. \
+             It is safe to clear shards_previous now (deploy with shards = the new list and shards_previous empty).",
             took.as_secs_f64(),
             mover.moved
         );
@@ -233,49 +225,71 @@ struct Mover {
     pace: Pace,
     pairs: BTreeMap<(String, String), PairReport>,
     progress: Progress,
+    /// A connection to every shard of both lists, by name.
     destinations: BTreeMap<String, Connection>,
     moved: u64,
 }
 
 impl Mover {
-    /// Finishes the units a previous run absorbed on a destination but may not have released
-    /// from `source`; drops journal entries whose unit is gone from the source.
-    fn recover(&mut self, source: &ShardConfig) -> Result<u64> {
-        let mut src = connect(source)?;
-        let mut finished = 0;
-        let names: Vec<String> = self.destinations.keys().cloned().collect();
-        for name in names {
-            let dest = self.destinations.get_mut(&name).unwrap();
-            let pattern = format!("tally:mv:{}:*", source.name);
-            let journals: Vec<String> = scan_all(dest, &pattern)?;
-            for journal in journals {
-                let Some((_, key, member)) = parse_journal_key(&journal) else {
-                    continue;
-                };
-                let release = match (classify(key), member) {
-                    (KeyKind::BotsOfDay(_) | KeyKind::PageHours { .. }, Some(_)) => "hdel",
-                    (KeyKind::SiteShare(_), Some(_)) if key.starts_with("tally:sd:") => "hdel",
-                    (_, Some(_)) => "zrem",
-                    (_, None) => "del",
-                };
-                let args: Vec<Vec<u8>> =
-                    vec![release.into(), key.into(), member.unwrap_or("").into()];
-                let removed: i64 = eval(&mut src, &RELEASE_MOVED, &args)?;
-                finished += removed as u64;
-                let dest = self.destinations.get_mut(&name).unwrap();
-                redis::cmd("DEL").arg(&journal).query::<()>(dest)?;
-            }
+    fn conn(&mut self, name: &str) -> Result<&mut Connection> {
+        self.destinations
+            .get_mut(name)
+            .with_context(|| format!("shard {name} is in neither list"))
+    }
+
+    /// Finishes every outbox on `source` (left by a killed run or request): absorbs each on
+    /// its destination, then deletes it. Returns how many.
+    fn finish_outboxes(&mut self, source: &str) -> Result<u64> {
+        let ids: Vec<String> = scan_all(self.conn(source)?, "tally:out:*")?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("tally:out:").map(str::to_string))
+            .collect();
+        let mut outboxes = Vec::new();
+        for id in ids {
+            let items: Vec<Vec<u8>> = redis::cmd("LRANGE")
+                .arg(format!("tally:out:{id}"))
+                .arg(0)
+                .arg(-1)
+                .query(self.conn(source)?)?;
+            let Some(owners) = items
+                .get(1)
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            let destination = String::from_utf8_lossy(&items[0]).into_owned();
+            outboxes.push(Outbox {
+                id,
+                destination,
+                units: items[2 + owners..].to_vec(),
+            });
         }
-        Ok(finished)
+        let n = outboxes.len() as u64;
+        self.settle(source, &outboxes)?;
+        Ok(n)
+    }
+
+    /// Absorbs `outboxes` on their destinations, then deletes them from `source`.
+    fn settle(&mut self, source: &str, outboxes: &[Outbox]) -> Result<()> {
+        if outboxes.is_empty() {
+            return Ok(());
+        }
+        for outbox in outboxes {
+            let dest = self.conn(&outbox.destination)?;
+            let _: i64 = eval(dest, &ABSORB_MOVED, &outbox.absorb_args())?;
+        }
+        let ids: Vec<Vec<u8>> = outboxes.iter().map(|o| o.id.clone().into_bytes()).collect();
+        let src = self.conn(source)?;
+        let _: i64 = eval(src, &RELEASE_MOVED, &ids)?;
+        Ok(())
     }
 
     /// Walks one shard of the old list and moves (or counts) what belongs elsewhere.
-    fn walk(&mut self, source: &ShardConfig) -> Result<ShardReport> {
+    fn walk(&mut self, source: &ShardConfig, report: &mut ShardReport) -> Result<()> {
         let mut src = connect(source)?;
-        let mut report = ShardReport::default();
         let total: u64 = redis::cmd("DBSIZE").query(&mut src)?;
         let removed = self.plan.removes(&source.name);
-        let mut pending: Vec<Unit> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         let mut cursor: u64 = 0;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -289,50 +303,62 @@ impl Mover {
                 report.keys_read += 1;
                 let kind = classify(key);
                 match &kind {
-                    KeyKind::PageCounts
-                    | KeyKind::PagesOfDay(_)
-                    | KeyKind::BotsOfDay(_)
-                    | KeyKind::RecentMetrics => {
-                        let hash = matches!(kind, KeyKind::BotsOfDay(_));
-                        let owner: fn(&str) -> Option<Owner> = match kind {
-                            KeyKind::RecentMetrics => {
-                                |m| recent_member_type(m).map(|t| Owner::Type(t.to_string()))
-                            }
-                            _ => |m| Some(Owner::Page(m.to_string())),
-                        };
-                        self.members(
-                            &mut src,
-                            key,
-                            hash,
-                            &source.name,
-                            &mut pending,
-                            &mut report,
-                            owner,
-                        )?
+                    KeyKind::PageCounts | KeyKind::PagesOfDay(_) => {
+                        self.members(&mut src, key, Take::Zscore, &source.name, &mut pending)?
                     }
-                    KeyKind::SiteShare(_) if removed => {
+                    KeyKind::BotsOfDay(_) => {
+                        self.members(&mut src, key, Take::Hfield, &source.name, &mut pending)?
+                    }
+                    KeyKind::RecentMetrics => {
+                        self.members(&mut src, key, Take::Zmember, &source.name, &mut pending)?
+                    }
+                    KeyKind::SiteShare(day) if removed => {
                         let heir = self.plan.heir(&source.name).to_string();
-                        self.whole_key(&mut src, key, heir, Owner::Site, &mut pending)?;
-                    }
-                    KeyKind::PageHours { page: name, .. }
-                    | KeyKind::PageVisitors { page: name, .. }
-                    | KeyKind::Metric(name) => {
-                        let to = self.plan.after_owner(name.as_bytes()).to_string();
-                        if to != source.name {
-                            let owner = match kind {
-                                KeyKind::Metric(_) => Owner::Type(name.to_string()),
-                                _ => Owner::Page(name.to_string()),
-                            };
-                            self.whole_key(&mut src, key, to, owner, &mut pending)?;
+                        let bytes = memory_usage(&mut src, key)?;
+                        for unit in site_day_units(*day).into_iter().filter(|u| u.key == *key) {
+                            pending.push(Pending {
+                                to: heir.clone(),
+                                owner: Owner::SiteDay(*day),
+                                unit,
+                                bytes,
+                            });
                         }
                     }
+                    KeyKind::PageHours { page, .. } | KeyKind::PageVisitors { page, .. } => {
+                        let take = match kind {
+                            KeyKind::PageHours { .. } => Take::Hash,
+                            _ => Take::Hll,
+                        };
+                        let owner = Owner::Page(page.to_string());
+                        self.whole_key(&mut src, key, owner, take, &source.name, &mut pending)?;
+                    }
+                    KeyKind::Metric(metric_type) => {
+                        if let Some(unit) = metric_type_units(metric_type)
+                            .into_iter()
+                            .find(|u| u.key == *key)
+                        {
+                            let owner = Owner::MetricType(metric_type.to_string());
+                            self.whole_key(
+                                &mut src,
+                                key,
+                                owner,
+                                unit.take,
+                                &source.name,
+                                &mut pending,
+                            )?;
+                        }
+                    }
+                    KeyKind::RateBucket => {
+                        let owner = Owner::Key(key.clone());
+                        let take = bucket_units(key)[0].take;
+                        self.whole_key(&mut src, key, owner, take, &source.name, &mut pending)?;
+                    }
                     KeyKind::Idempotency => report.idempotency_records += 1,
-                    KeyKind::RateBucket => report.rate_buckets += 1,
                     KeyKind::Unknown => report.unknown_keys += 1,
                     _ => {}
                 }
                 if pending.len() >= self.batch {
-                    self.flush(&mut src, &source.name, &mut pending, &mut report)?;
+                    self.flush(&source.name, &mut pending)?;
                 }
             }
             if self.dry_run {
@@ -345,28 +371,24 @@ impl Mover {
                 break;
             }
         }
-        self.flush(&mut src, &source.name, &mut pending, &mut report)?;
-        Ok(report)
+        self.flush(&source.name, &mut pending)?;
+        Ok(())
     }
 
     /// One unit per member (sorted sets) or field (hashes) whose owner moves.
-    #[allow(clippy::too_many_arguments)]
     fn members(
         &mut self,
         src: &mut Connection,
         key: &str,
-        hash: bool,
+        take: Take,
         here: &str,
-        pending: &mut Vec<Unit>,
-        report: &mut ShardReport,
-        owner: impl Fn(&str) -> Option<Owner>,
+        pending: &mut Vec<Pending>,
     ) -> Result<()> {
-        let expire_at_ms = expire_time(src, key)?;
+        let hash = take == Take::Hfield;
         let key_bytes = memory_usage(src, key)?;
         let size: u64 = redis::cmd(if hash { "HLEN" } else { "ZCARD" })
             .arg(key)
             .query(src)?;
-        let recent = matches!(classify(key), KeyKind::RecentMetrics);
         let mut cursor: u64 = 0;
         loop {
             let (next, items): (u64, Vec<String>) =
@@ -377,39 +399,34 @@ impl Mover {
                     .arg(500)
                     .query(src)?;
             for item in items.chunks(2) {
-                let Some(owner) = owner(&item[0]) else {
-                    continue;
+                let member = &item[0];
+                let owner = if take == Take::Zmember {
+                    match recent_member_type(member) {
+                        Some(t) => Owner::MetricType(t.to_string()),
+                        None => continue,
+                    }
+                } else {
+                    Owner::Page(member.clone())
                 };
-                let owner_key = match &owner {
-                    Owner::Page(p) | Owner::Type(p) => p.as_bytes(),
-                    Owner::Site => continue,
-                };
-                let to = self.plan.after_owner(owner_key);
+                let to = self.plan.after_owner(owner.placed_by().unwrap_or_default());
                 if to == here {
                     continue;
                 }
-                pending.push(Unit {
+                pending.push(Pending {
                     to: to.to_string(),
                     owner,
-                    kind: if hash {
-                        "hincr"
-                    } else if recent {
-                        "zadd"
-                    } else {
-                        "zincr"
+                    unit: Unit {
+                        take,
+                        key: key.to_string(),
+                        member: member.clone(),
                     },
-                    key: key.to_string(),
-                    member: Some(item[0].clone()),
-                    value: item[1].clone().into_bytes(),
-                    expire_at_ms,
-                    release: if hash { "hdel" } else { "zrem" },
                     bytes: key_bytes / size.max(1),
                 });
             }
             // A key of many members moves in batches too (scanning on while members leave
             // it is safe: SCAN returns every member present from start to end).
             if pending.len() >= self.batch {
-                self.flush(src, here, pending, report)?;
+                self.flush(here, pending)?;
             }
             cursor = next;
             if cursor == 0 {
@@ -418,153 +435,70 @@ impl Mover {
         }
     }
 
-    /// The units of a whole key going to `to`: a hash's fields, a sorted set's members, a
-    /// HyperLogLog, a number, or (metric types) the key as `DUMP`ed.
+    /// A whole key whose owner may move.
     fn whole_key(
         &mut self,
         src: &mut Connection,
         key: &str,
-        to: String,
         owner: Owner,
-        pending: &mut Vec<Unit>,
+        take: Take,
+        here: &str,
+        pending: &mut Vec<Pending>,
     ) -> Result<()> {
-        let expire_at_ms = expire_time(src, key)?;
-        let bytes = memory_usage(src, key)?;
-        let kind: String = redis::cmd("TYPE").arg(key).query(src)?;
-        let unit =
-            |kind: &'static str, member: Option<String>, value: Vec<u8>, release, bytes| Unit {
-                to: to.clone(),
-                owner: owner.clone(),
-                kind,
-                key: key.to_string(),
-                member,
-                value,
-                expire_at_ms,
-                release,
-                bytes,
-            };
-        match (&owner, kind.as_str()) {
-            (Owner::Type(_), _) => {
-                let dump: Vec<u8> = redis::cmd("DUMP").arg(key).query(src)?;
-                pending.push(unit("restore", None, dump, "del", bytes));
-            }
-            (_, "hash") => {
-                let fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(key).query(src)?;
-                let each = bytes / (fields.len() as u64).max(1);
-                for (field, value) in fields {
-                    pending.push(unit("hincr", Some(field), value.into_bytes(), "hdel", each));
-                }
-            }
-            (_, "zset") => {
-                let members: Vec<(String, String)> = redis::cmd("ZRANGE")
-                    .arg(key)
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .query(src)?;
-                let each = bytes / (members.len() as u64).max(1);
-                for (member, score) in members {
-                    pending.push(unit(
-                        "zincr",
-                        Some(member),
-                        score.into_bytes(),
-                        "zrem",
-                        each,
-                    ));
-                }
-            }
-            (_, "string") => {
-                let value: Vec<u8> = redis::cmd("GET").arg(key).query(src)?;
-                let kind = if value.starts_with(b"HYLL") {
-                    "pfmerge"
-                } else {
-                    "setnx"
-                };
-                pending.push(unit(kind, None, value, "del", bytes));
-            }
-            _ => {}
+        let to = self.plan.after_owner(owner.placed_by().unwrap_or_default());
+        if to == here {
+            return Ok(());
         }
+        pending.push(Pending {
+            to: to.to_string(),
+            owner,
+            unit: Unit {
+                take,
+                key: key.to_string(),
+                member: String::new(),
+            },
+            bytes: memory_usage(src, key)?,
+        });
         Ok(())
     }
 
-    /// Moves (or, in a dry run, counts) the pending units.
-    fn flush(
-        &mut self,
-        src: &mut Connection,
-        source: &str,
-        pending: &mut Vec<Unit>,
-        report: &mut ShardReport,
-    ) -> Result<()> {
-        let mut by_dest: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
-        for unit in pending.drain(..) {
-            by_dest.entry(unit.to.clone()).or_default().push(unit);
+    /// Moves (or, in a dry run, counts) the pending units: per destination, one hand-off.
+    fn flush(&mut self, source: &str, pending: &mut Vec<Pending>) -> Result<()> {
+        let mut by_dest: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+        for p in pending.drain(..) {
+            by_dest.entry(p.to.clone()).or_default().push(p);
         }
-        for (to, units) in by_dest {
-            let mut refused = BTreeSet::new();
+        for (to, batch) in by_dest {
             if !self.dry_run {
-                let dest = self
-                    .destinations
-                    .get_mut(&to)
-                    .with_context(|| format!("no connection to shard {to}"))?;
-                let mut args: Vec<Vec<u8>> = vec![source.as_bytes().to_vec()];
-                for u in &units {
-                    args.push(u.kind.into());
-                    args.push(u.key.clone().into_bytes());
-                    args.push(u.member.clone().unwrap_or_default().into_bytes());
-                    args.push(u.value.clone());
-                    args.push(
-                        u.expire_at_ms
-                            .map(|t| t.to_string())
-                            .unwrap_or_default()
-                            .into_bytes(),
-                    );
-                }
-                let reply: Vec<redis::Value> = eval(dest, &ABSORB_MOVED, &args)?;
-                for value in reply.iter().skip(2) {
-                    if let redis::Value::BulkString(key) = value {
-                        refused.insert(String::from_utf8_lossy(key).into_owned());
-                    }
-                }
-                let released: Vec<&Unit> =
-                    units.iter().filter(|u| !refused.contains(&u.key)).collect();
-                let mut args: Vec<Vec<u8>> = Vec::new();
-                for u in &released {
-                    args.push(u.release.into());
-                    args.push(u.key.clone().into_bytes());
-                    args.push(u.member.clone().unwrap_or_default().into_bytes());
-                }
-                if !args.is_empty() {
-                    let _: i64 = eval(src, &RELEASE_MOVED, &args)?;
-                    let journals: Vec<String> = released
-                        .iter()
-                        .map(|u| journal_key(source, &u.key, u.member.as_deref()))
-                        .collect();
-                    let dest = self.destinations.get_mut(&to).unwrap();
-                    for chunk in journals.chunks(500) {
-                        redis::cmd("DEL").arg(chunk).query::<()>(dest)?;
-                    }
-                }
-                report.refused.extend(refused.iter().cloned());
+                let owners: Vec<Owner> = batch
+                    .iter()
+                    .map(|p| p.owner.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let units: Vec<Unit> = batch.iter().map(|p| p.unit.clone()).collect();
+                let args = handoff_args(source, &to, &owners, &units);
+                let reply: Vec<Vec<u8>> = eval(self.conn(source)?, &HANDOFF, &args)?;
+                let outboxes = parse_handoff_reply(reply).map_err(anyhow::Error::msg)?;
+                self.settle(source, &outboxes)?;
             }
             let pair = self.pairs.entry((source.to_string(), to)).or_default();
-            let mut moved = 0;
-            for u in units.iter().filter(|u| !refused.contains(&u.key)) {
-                moved += 1;
+            for p in &batch {
                 pair.units += 1;
-                pair.bytes += u.bytes;
-                match &u.owner {
-                    Owner::Page(p) => {
-                        pair.pages.insert(p.clone());
+                pair.bytes += p.bytes;
+                match &p.owner {
+                    Owner::Page(page) => {
+                        pair.pages.insert(page.clone());
                     }
-                    Owner::Type(t) => {
+                    Owner::MetricType(t) => {
                         pair.metric_types.insert(t.clone());
                     }
-                    Owner::Site => {}
+                    _ => {}
                 }
             }
             if !self.dry_run {
-                self.moved += moved;
-                self.pace.tick(moved);
+                self.moved += batch.len() as u64;
+                self.pace.tick(batch.len() as u64);
             }
         }
         Ok(())
@@ -602,12 +536,6 @@ fn scan_all(conn: &mut Connection, pattern: &str) -> Result<Vec<String>> {
             return Ok(out);
         }
     }
-}
-
-/// The key's expiry as Unix ms, if it has one.
-fn expire_time(conn: &mut Connection, key: &str) -> Result<Option<i64>> {
-    let at: i64 = redis::cmd("PEXPIRETIME").arg(key).query(conn)?;
-    Ok((at > 0).then_some(at))
 }
 
 fn memory_usage(conn: &mut Connection, key: &str) -> Result<u64> {

@@ -250,6 +250,15 @@ fn finish_shard(sink: &mut Sink<'_>, shard: &ShardConfig, done: Result<bool, Sha
 /// `DELETE /visits/{page}`: the page erased on its shard, and what was removed.
 pub fn erase(req: &Request, page: &PageId) -> Result<Response, Failure> {
     require_admin(req)?;
+    // In migration mode, what has not moved yet is handed over first, so it is erased too.
+    if crate::migration::current()?.is_some() {
+        let today = tally_core::history::day_of(now_ms() as i64);
+        let first = today - i64::from(config::history_days()?) - 1;
+        crate::migration::hand_over(vec![(
+            tally_core::reshard::Owner::Page(page.to_string()),
+            tally_core::reshard::page_units(page.as_str(), first..=today + 1),
+        )])?;
+    }
     let placement = config::placement()?;
     let shard = placement.shard_for(page.as_str().as_bytes());
     let args = vec![

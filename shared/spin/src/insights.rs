@@ -17,13 +17,14 @@ use tally_core::top_pages::{merge_top, parse_ranked, TopPage};
 use tally_core::validation::{self, PageId, ValidationError};
 use tally_core::visit_store::PAGES_KEY;
 
-use crate::config;
 use crate::http_io::{Request, Response};
 use crate::node_cache::{self, Charge, Fetched, ReadThrough};
 use crate::rate_limit::Admitted;
 use crate::request_info::{now_ms, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
+use crate::{config, migration};
+use tally_core::reshard::{self, Owner};
 use tally_core::scripts::{
     READ_PAGE_HISTORY, READ_SITE_RANGE, READ_SITE_SERIES, READ_TOP, STORE_SITE_UNIQUES,
 };
@@ -68,6 +69,14 @@ pub fn page_history(
 ) -> Result<Response, Failure> {
     let range = range(req, true)?;
     let fetch = || {
+        migration::hand_over(vec![(
+            Owner::Page(page.to_string()),
+            reshard::page_history_units(
+                page.as_str(),
+                range.days(),
+                range.interval == Interval::Hour,
+            ),
+        )])?;
         let placement = config::placement()?;
         let shard = placement.shard_for(page.as_str().as_bytes());
         let args = vec![
@@ -241,16 +250,84 @@ fn range_share(shard: &ShardConfig, range: &Range) -> Result<(u64, Option<Vec<u8
     }
 }
 
-/// Every shard's share, or a 503 when none could be asked.
-fn shares<T>(
+/// What a read across the site asks of each shard.
+struct Across<Ask, Listed, Units> {
+    /// The days of the site's numbers it reads (in migration mode, a removed shard's share of
+    /// them is handed to its heir first).
+    site_days: Option<std::ops::RangeInclusive<i64>>,
+    /// One shard's share.
+    ask: Ask,
+    /// The pages a share ranks.
+    listed: Listed,
+    /// The units a page's rank reads.
+    rank_units: Units,
+}
+
+/// Every shard's share, or a 503 when none could be asked. In migration mode it asks the
+/// shards being removed too, and a page that a shard ranks though it no longer owns it is
+/// handed over and the shards asked again (twice at most: each round moves every such page
+/// listed, so a second is rare), so a page is ranked once, with all of its visits.
+fn shares<T, Ask, Listed, Units>(
+    across: Across<Ask, Listed, Units>,
+) -> Result<(Vec<T>, Vec<String>), Failure>
+where
+    Ask: Fn(&ShardConfig) -> Result<T, ShardError>,
+    Listed: Fn(&T) -> Vec<String>,
+    Units: Fn(&str) -> Vec<reshard::Unit>,
+{
+    if let Some(days) = across.site_days.clone() {
+        if migration::current()?.is_some() {
+            migration::hand_over(
+                days.map(|day| (Owner::SiteDay(day), reshard::site_day_units(day)))
+                    .collect(),
+            )?;
+        }
+    }
+    let mut round = 0;
+    loop {
+        let (got, unavailable) = shares_once(&across.ask)?;
+        round += 1;
+        if round == 3 {
+            return Ok((
+                got.into_iter().map(|(_, share)| share).collect(),
+                unavailable,
+            ));
+        }
+        let mut misplaced = Vec::new();
+        for (shard, share) in &got {
+            let pages = (across.listed)(share);
+            misplaced.extend(migration::misplaced(
+                shard,
+                pages.iter().map(String::as_str),
+            )?);
+        }
+        if misplaced.is_empty() {
+            return Ok((
+                got.into_iter().map(|(_, share)| share).collect(),
+                unavailable,
+            ));
+        }
+        migration::hand_over(
+            misplaced
+                .iter()
+                .map(|page| (Owner::Page(page.clone()), (across.rank_units)(page)))
+                .collect(),
+        )?;
+    }
+}
+
+/// Shares, each with its shard's name.
+type Named<T> = Vec<(String, T)>;
+
+/// Every shard's share, named by shard, once.
+fn shares_once<T>(
     ask: impl Fn(&ShardConfig) -> Result<T, ShardError>,
-) -> Result<(Vec<T>, Vec<String>), Failure> {
-    let placement = config::placement()?;
+) -> Result<(Named<T>, Vec<String>), Failure> {
     let (mut got, mut unavailable) = (Vec::new(), Vec::new());
     let mut last_error = None;
-    for shard in placement.shards() {
+    for shard in &migration::readable_shards()? {
         match ask(shard) {
-            Ok(share) => got.push(share),
+            Ok(share) => got.push((shard.name.clone(), share)),
             Err(err @ ShardError::Protocol(_)) => return Err(err.into_failure(&shard.name)),
             Err(err) => {
                 unavailable.push(shard.name.clone());
@@ -359,7 +436,12 @@ fn hll_failure(err: tally_core::hll::HllError) -> Failure {
 pub fn site_history(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     let range = range(req, true)?;
     let fetch = || {
-        let (got, unavailable) = shares(|shard| series_share(shard, &range))?;
+        let (got, unavailable) = shares(Across {
+            site_days: Some(range.days()),
+            ask: |shard: &ShardConfig| series_share(shard, &range),
+            listed: |_: &ShareOfSeries| Vec::new(),
+            rank_units: |_: &str| Vec::new(),
+        })?;
         let (points, merged_days) = site_points(&range, &got)?;
         if unavailable.is_empty() {
             store_finished_days(&merged_days)?;
@@ -393,11 +475,17 @@ pub fn stats(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
         None => DEFAULT_STATS_TOP,
     };
     let fetch = || {
-        let (got, unavailable) = shares(|shard| {
-            let share = range_share(shard, &range)?;
-            let pages = top_on(shard, "pd", &range, top)?;
-            let sources = top_on(shard, "ref", &range, top)?;
-            Ok((share, pages, sources))
+        type Share = ((u64, Option<Vec<u8>>), Vec<TopPage>, Vec<TopPage>);
+        let (got, unavailable) = shares(Across {
+            site_days: Some(range.days()),
+            ask: |shard: &ShardConfig| {
+                let share = range_share(shard, &range)?;
+                let pages = top_on(shard, "pd", &range, top)?;
+                let sources = top_on(shard, "ref", &range, top)?;
+                Ok((share, pages, sources))
+            },
+            listed: |(_, pages, _): &Share| pages.iter().map(|p| p.page.clone()).collect(),
+            rank_units: |page: &str| reshard::page_rank_units(page, Some(range.days())),
         })?;
         let mut registers = Registers::default();
         let mut visits = 0;
@@ -509,18 +597,23 @@ pub fn ranked_pages(req: &Request, limit: &mut Admitted) -> Result<Response, Fai
     };
     *limit = crate::rate_limit::admit(req, tally_core::rate_policy::RouteClass::Reads, 1)?;
     let depth = offset + n;
-    let (lists, unavailable) = shares(|shard| match &range {
-        Some(range) => top_on(shard, "pd", range, depth),
-        None => {
-            let args = [
-                RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec()),
-                RedisParameter::Int64(0),
-                RedisParameter::Int64(depth as i64 - 1),
-                RedisParameter::Binary(b"WITHSCORES".to_vec()),
-            ];
-            shard_io::call(shard, |conn| shard_io::pairs(conn, "ZREVRANGE", &args))
-                .map(|pairs| parse_ranked(&pairs))
-        }
+    let (lists, unavailable) = shares(Across {
+        site_days: None,
+        ask: |shard: &ShardConfig| match &range {
+            Some(range) => top_on(shard, "pd", range, depth),
+            None => {
+                let args = [
+                    RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec()),
+                    RedisParameter::Int64(0),
+                    RedisParameter::Int64(depth as i64 - 1),
+                    RedisParameter::Binary(b"WITHSCORES".to_vec()),
+                ];
+                shard_io::call(shard, |conn| shard_io::pairs(conn, "ZREVRANGE", &args))
+                    .map(|pairs| parse_ranked(&pairs))
+            }
+        },
+        listed: |list: &Vec<TopPage>| list.iter().map(|p| p.page.clone()).collect(),
+        rank_units: |page: &str| reshard::page_rank_units(page, range.as_ref().map(Range::days)),
     })?;
     let merged = merge_top(lists, depth);
     let more = merged.len() == depth;

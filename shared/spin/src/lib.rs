@@ -13,6 +13,7 @@ pub mod health;
 pub mod http_io;
 pub mod insights;
 pub mod metrics;
+pub mod migration;
 pub mod node_cache;
 pub mod node_store;
 pub mod rate_limit;

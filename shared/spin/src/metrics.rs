@@ -137,13 +137,13 @@ fn list(req: &Request, placement: &Placement) -> Result<Response, Failure> {
     let samples = match metric_type.as_deref() {
         Some(raw) => {
             let metric_type = validation::metric_type(raw)?;
+            crate::migration::hand_over_metric_type(metric_type)?;
             let shard = placement.shard_for(metric_type.as_bytes());
             let key = metric_store::samples_key(metric_type);
             newest_on(shard, &key, limit, Some(metric_type))?
         }
         None => {
-            let lists = placement
-                .shards()
+            let lists = crate::migration::readable_shards()?
                 .iter()
                 .map(|shard| newest_on(shard, RECENT_KEY, limit, None))
                 .collect::<Result<Vec<_>, _>>()?;

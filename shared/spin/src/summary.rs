@@ -29,6 +29,7 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
     validation::metric_type(&metric_type)?;
     let period = Period::from_query(query_param(req, "period").as_deref())?;
     let fetch = || {
+        crate::migration::hand_over_metric_type(&metric_type)?;
         let placement = config::placement()?;
         let shard = placement.shard_for(metric_type.as_bytes());
         let key = buckets_key(&metric_type, period);

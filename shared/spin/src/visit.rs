@@ -26,14 +26,16 @@ use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::{COUNT_BOT, RECORD_VISITS};
 use tally_core::validation::{self, PageId, ValidationError};
 use tally_core::visit_store::{
-    fingerprint, parse_record_reply, visitor_fingerprint, RecordOutcome, RecordRequest,
+    fingerprint, parse_record_reply, visitor_fingerprint, RecordOutcome, RecordRequest, PAGES_KEY,
 };
 
+use crate::migration::Earlier;
 use crate::rate_limit::{self, Admitted};
 use crate::request_info::{client_address, header, now_ms, path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
-use crate::{access, config};
+use crate::{access, config, migration};
+use tally_core::reshard::{self, Owner};
 
 /// The suffix that makes a page's path a counting pixel.
 const PIXEL_SUFFIX: &str = "/pixel.gif";
@@ -209,6 +211,16 @@ fn view(
         history_days: config::history_days()?,
         pages: vec![(page, 1, 0)],
     };
+    migration::hand_over(vec![page_count(page)])?;
+    match migration::earlier_attempt(
+        idempotency_key,
+        &request.fingerprint,
+        std::iter::once(page.as_str()),
+    )? {
+        Earlier::Unseen => {}
+        Earlier::Applied => return Ok(Viewed::Counted(counts_now(&[page])?[0])),
+        Earlier::Conflict => return Err(conflict()),
+    }
     let outcome = record(shard, &request).map_err(|err| err.into_failure(&shard.name))?;
     match outcome {
         RecordOutcome::Applied(counts) | RecordOutcome::Replayed(counts) => {
@@ -240,6 +252,21 @@ fn batch(
     let body_fingerprint = fingerprint(body);
 
     let visits: Vec<((PageId, i64), u64)> = visits.into_iter().collect();
+    migration::hand_over(
+        visits
+            .iter()
+            .map(|((page, _), _)| page_count(page))
+            .collect(),
+    )?;
+    match migration::earlier_attempt(
+        idempotency_key,
+        &body_fingerprint,
+        visits.iter().map(|((page, _), _)| page.as_str()),
+    )? {
+        Earlier::Unseen => {}
+        Earlier::Applied => return replay_now(&visits),
+        Earlier::Conflict => return Err(conflict()),
+    }
     let (mut recorded, mut failed, mut replayed) = (Vec::new(), Vec::new(), false);
     for (shard, entries) in
         placement.group_by_shard(&visits, |((page, _), _)| page.as_str().as_bytes())
@@ -328,6 +355,57 @@ fn aggregate(
 fn hour_label(at_s: i64) -> String {
     let text = tally_core::rfc3339::format_unix_ms(at_s * 1_000);
     format!("{}:00:00Z", &text[..13])
+}
+
+/// A batch applied before a change of the shard list, answered as a replay with its pages'
+/// counts now (the counts it was first answered with are on the shards its pages left).
+fn replay_now(visits: &[((PageId, i64), u64)]) -> Result<Response, Failure> {
+    let pages: Vec<&PageId> = visits.iter().map(|((page, _), _)| page).collect();
+    let counts = counts_now(&pages)?;
+    let recorded = visits
+        .iter()
+        .zip(counts)
+        .map(|(((page, at_s), added), count)| RecordedPage {
+            page: page.to_string(),
+            added: *added,
+            count,
+            at: (*at_s != 0).then(|| hour_label(*at_s)),
+        })
+        .collect();
+    Ok(respond::json(200, &BatchReply::new(recorded, true)))
+}
+
+/// The pages' all-time counts on their shards, in order.
+fn counts_now(pages: &[&PageId]) -> Result<Vec<u64>, Failure> {
+    let placement = config::placement()?;
+    pages
+        .iter()
+        .map(|page| {
+            let shard = placement.shard_for(page.as_str().as_bytes());
+            let args = [
+                spin_sdk::redis::RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec()),
+                spin_sdk::redis::RedisParameter::Binary(page.as_str().as_bytes().to_vec()),
+            ];
+            let score = shard_io::call(shard, |conn| {
+                shard_io::binaries_or_nil(conn, "ZMSCORE", &args)
+            })
+            .map_err(|err| err.into_failure(&shard.name))?;
+            Ok(score
+                .into_iter()
+                .next()
+                .flatten()
+                .and_then(|s| String::from_utf8(s).ok()?.parse::<f64>().ok())
+                .map_or(0, |v| v as u64))
+        })
+        .collect()
+}
+
+/// The unit of a page's all-time count, which a write answers with.
+fn page_count(page: &PageId) -> (Owner, Vec<reshard::Unit>) {
+    (
+        Owner::Page(page.to_string()),
+        reshard::page_rank_units(page.as_str(), None),
+    )
 }
 
 /// Runs `record_visits` on one shard.

@@ -19,7 +19,8 @@ use crate::request_info::{path_info, query_param};
 use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
 use crate::{admin, insights};
-use crate::{config, node_cache};
+use crate::{config, migration, node_cache};
+use tally_core::reshard::{self, Owner};
 
 /// The suffix that asks for a badge instead of JSON.
 const BADGE_SUFFIX: &str = "/badge.svg";
@@ -88,6 +89,11 @@ fn read_counts(
     limit: &mut Admitted,
 ) -> Result<CachedRead<PageCounts>, Failure> {
     let fetch = || {
+        let today = tally_core::history::day_of(crate::request_info::now_ms() as i64);
+        migration::hand_over(vec![(
+            Owner::Page(page.to_string()),
+            reshard::page_count_units(page.as_str(), today),
+        )])?;
         let placement = config::placement()?;
         let shard = placement.shard_for(page.as_str().as_bytes());
         let result = shard_io::call(shard, |conn| {
