@@ -663,3 +663,101 @@ fn online_add_then_remove_under_load_never_reads_low_and_ends_exact() {
     check_exact(&done, &load, &pages, &types, &reference);
     settled(&[a, c]);
 }
+
+/// The first page of the form `<prefix>-<n>` that moves from `from` when `c` joins `a` and `b`.
+fn moving_page(prefix: &str, from: &str) -> String {
+    let plan = Reshard::new(&["a", "b"], &["a", "b", "c"]).unwrap();
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|p| plan.moves(p.as_bytes()).is_some_and(|m| m.from == from))
+        .unwrap()
+}
+
+#[test]
+fn retries_and_rate_limits_keep_their_state_across_the_switch() {
+    let shards = RedisShards::start(3).unwrap();
+    let [a, b, c] = [0, 1, 2].map(|i| &shards.shards()[i]);
+    let limited = [
+        ("trusted_proxies", "127.0.0.1/32".to_string()),
+        ("rate_limit_writes", "3/60s burst 3".to_string()),
+    ];
+    let with = |vars: &[(&'static str, String)]| {
+        let mut all = vars.to_vec();
+        all.extend(limited.iter().cloned());
+        tally_host(&shards, &all)
+    };
+    let old = with(&[("shards", list(&[a, b]))]);
+    let migrating = with(&[
+        ("shards", list(&[a, b, c])),
+        ("shards_previous", list(&[a, b])),
+    ]);
+    let visit = |host: &tally_host::local::LocalHost, page: &str, key: &str, client: &str| {
+        let mut headers = vec![("x-forwarded-for", client)];
+        if !key.is_empty() {
+            headers.push(("idempotency-key", key));
+        }
+        post_with(&host.url(&format!("/visit/{page}")), &headers, None)
+    };
+
+    // A retry whose first attempt was answered on the old shard is a replay, not a second
+    // visit; the same key for another request is a conflict.
+    let page = moving_page("retry", "a");
+    let first = visit(&old, &page, "key-1", "198.51.100.1");
+    assert_eq!((first.status, first.json()["count"].clone()), (200, 1.into()));
+    let retry = visit(&migrating, &page, "key-1", "198.51.100.2");
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.json()["count"], 1, "the retry was applied again");
+    let other = moving_page("other", "a");
+    let conflict = visit(&migrating, &other, "key-1", "198.51.100.3");
+    assert_eq!(conflict.status, 409, "{}", conflict.body);
+
+    // A batch too.
+    let pages = [moving_page("batch", "a"), moving_page("batch", "b")];
+    let body = serde_json::json!({"visits": pages.iter()
+        .map(|p| serde_json::json!({"page": p, "count": 1})).collect::<Vec<_>>()})
+    .to_string();
+    // (Each attempt from its own client: a batch costs a token per visit.)
+    let send = |host: &tally_host::local::LocalHost, client: &str| {
+        post_with(
+            &host.url("/visit"),
+            &[("idempotency-key", "batch-1"), ("x-forwarded-for", client)],
+            Some(&body),
+        )
+    };
+    assert_eq!(send(&old, "198.51.100.4").status, 200);
+    let retry = send(&migrating, "198.51.100.5");
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.json()["replayed"], true, "{}", retry.body);
+    for page in &pages {
+        let count = support::get(&migrating.url(&format!("/visits/{page}"))).json()["count"].clone();
+        assert_eq!(count, 1, "{page} counted twice");
+    }
+
+    // A client whose bucket moves to c keeps it: having spent its 3 writes on the old
+    // placement, it is refused on the new one.
+    let plan = Reshard::new(&["a", "b"], &["a", "b", "c"]).unwrap();
+    let buckets = |shard: &Shard| -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg("tally:tb:*")
+            .query(&mut redis(shard))
+            .unwrap()
+    };
+    let mut known: Vec<String> = [a, b].iter().flat_map(|s| buckets(s)).collect();
+    let client = (10..250)
+        .map(|i| format!("203.0.113.{i}"))
+        .find(|client| {
+            let reply = visit(&old, "bucket-probe", "", client);
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let now: Vec<String> = [a, b].iter().flat_map(|s| buckets(s)).collect();
+            let new: Vec<String> = now.iter().filter(|k| !known.contains(k)).cloned().collect();
+            assert_eq!(new.len(), 1, "one new bucket per client: {new:?}");
+            known = now;
+            plan.moves(new[0].as_bytes()).is_some()
+        })
+        .expect("a client whose bucket moves");
+    for _ in 0..2 {
+        assert_eq!(visit(&old, "bucket-probe", "", &client).status, 200);
+    }
+    let refused = visit(&migrating, "bucket-probe", "", &client);
+    assert_eq!(refused.status, 429, "the bucket started afresh on c: {}", refused.body);
+}
