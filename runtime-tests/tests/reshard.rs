@@ -703,13 +703,16 @@ fn retries_and_rate_limits_keep_their_state_across_the_switch() {
     // visit; the same key for another request is a conflict.
     let page = moving_page("retry", "a");
     let first = visit(&old, &page, "key-1", "198.51.100.1");
-    assert_eq!((first.status, first.json()["count"].clone()), (200, 1.into()));
+    assert_eq!(
+        (first.status, first.json()["count"].clone()),
+        (200, 1.into())
+    );
     let retry = visit(&migrating, &page, "key-1", "198.51.100.2");
     assert_eq!(retry.status, 200, "{}", retry.body);
     assert_eq!(retry.json()["count"], 1, "the retry was applied again");
     let other = moving_page("other", "a");
     let conflict = visit(&migrating, &other, "key-1", "198.51.100.3");
-    assert_eq!(conflict.status, 409, "{}", conflict.body);
+    assert_eq!(conflict.status, 422, "{}", conflict.body);
 
     // A batch too.
     let pages = [moving_page("batch", "a"), moving_page("batch", "b")];
@@ -729,7 +732,8 @@ fn retries_and_rate_limits_keep_their_state_across_the_switch() {
     assert_eq!(retry.status, 200, "{}", retry.body);
     assert_eq!(retry.json()["replayed"], true, "{}", retry.body);
     for page in &pages {
-        let count = support::get(&migrating.url(&format!("/visits/{page}"))).json()["count"].clone();
+        let count =
+            support::get(&migrating.url(&format!("/visits/{page}"))).json()["count"].clone();
         assert_eq!(count, 1, "{page} counted twice");
     }
 
@@ -759,5 +763,9 @@ fn retries_and_rate_limits_keep_their_state_across_the_switch() {
         assert_eq!(visit(&old, "bucket-probe", "", &client).status, 200);
     }
     let refused = visit(&migrating, "bucket-probe", "", &client);
-    assert_eq!(refused.status, 429, "the bucket started afresh on c: {}", refused.body);
+    assert_eq!(
+        refused.status, 429,
+        "the bucket started afresh on c: {}",
+        refused.body
+    );
 }
