@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use support::{post, post_with, redis, tally_host};
 use tally_core::reshard::{
-    handoff_args, page_rank_units, parse_handoff_reply, Outbox, Owner, Reshard, Unit,
+    handoff_args, page_rank_units, parse_handoff_reply, Outbox, Owner, Reshard,
 };
 use tally_host::shards::{RedisShards, Shard};
 
@@ -293,10 +293,11 @@ fn settled(shards: &[&Shard]) {
     assert!(report["moves"].as_array().unwrap().is_empty(), "{report}");
 }
 
-/// Runs `handoff.lua` by hand: `units` of `owner` off `source` towards `to`; returns the
+/// Runs `handoff.lua` by hand: `page`'s count off `source` towards `to`; returns the
 /// outboxes it answers.
-fn hand_off(source: &Shard, to: &str, owner: Owner, units: &[Unit]) -> Vec<Outbox> {
-    let args = handoff_args(source.name(), to, &[owner], units);
+fn hand_off(source: &Shard, to: &str, page: &str) -> Vec<Outbox> {
+    let owner = Owner::Page(page.to_string());
+    let args = handoff_args(source.name(), to, &[owner], &page_rank_units(page, None));
     let reply: Vec<Vec<u8>> = redis::cmd("EVAL")
         .arg(tally_core::scripts::HANDOFF.source)
         .arg(0)
@@ -326,20 +327,10 @@ fn adding_then_removing_a_shard_killed_halfway_keeps_everything_exact() {
         _ => b,
     };
     let stranded = moving.next().unwrap();
-    let boxes = hand_off(
-        source_of(stranded),
-        "c",
-        Owner::Page(stranded.clone()),
-        &page_rank_units(stranded, None),
-    );
+    let boxes = hand_off(source_of(stranded), "c", stranded);
     assert_eq!(boxes.len(), 1);
     let absorbed = moving.next().unwrap();
-    let boxes = hand_off(
-        source_of(absorbed),
-        "c",
-        Owner::Page(absorbed.clone()),
-        &page_rank_units(absorbed, None),
-    );
+    let boxes = hand_off(source_of(absorbed), "c", absorbed);
     let applied: i64 = redis::cmd("EVAL")
         .arg(tally_core::scripts::ABSORB_MOVED.source)
         .arg(0)

@@ -231,7 +231,8 @@ pub struct Unit {
 }
 
 impl Unit {
-    fn new(take: Take, key: String, member: &str) -> Self {
+    /// `take` of `key`'s `member` (empty: the whole key).
+    pub fn new(take: Take, key: String, member: &str) -> Self {
         Self {
             take,
             key,

@@ -408,20 +408,16 @@ impl Mover {
                 } else {
                     Owner::Page(member.clone())
                 };
-                let to = self.plan.after_owner(owner.placed_by().unwrap_or_default());
-                if to == here {
-                    continue;
+                if let Some(to) = self.destination(here, &owner) {
+                    let unit = Unit::new(take, key.to_string(), member);
+                    let bytes = key_bytes / size.max(1);
+                    pending.push(Pending {
+                        to,
+                        owner,
+                        unit,
+                        bytes,
+                    });
                 }
-                pending.push(Pending {
-                    to: to.to_string(),
-                    owner,
-                    unit: Unit {
-                        take,
-                        key: key.to_string(),
-                        member: member.clone(),
-                    },
-                    bytes: key_bytes / size.max(1),
-                });
             }
             // A key of many members moves in batches too (scanning on while members leave
             // it is safe: SCAN returns every member present from start to end).
@@ -445,21 +441,23 @@ impl Mover {
         here: &str,
         pending: &mut Vec<Pending>,
     ) -> Result<()> {
-        let to = self.plan.after_owner(owner.placed_by().unwrap_or_default());
-        if to == here {
-            return Ok(());
+        if let Some(to) = self.destination(here, &owner) {
+            let unit = Unit::new(take, key.to_string(), "");
+            let bytes = memory_usage(src, key)?;
+            pending.push(Pending {
+                to,
+                owner,
+                unit,
+                bytes,
+            });
         }
-        pending.push(Pending {
-            to: to.to_string(),
-            owner,
-            unit: Unit {
-                take,
-                key: key.to_string(),
-                member: String::new(),
-            },
-            bytes: memory_usage(src, key)?,
-        });
         Ok(())
+    }
+
+    /// The owner's shard in the new list, if that is not `here`.
+    fn destination(&self, here: &str, owner: &Owner) -> Option<String> {
+        let to = self.plan.after_owner(owner.placed_by().unwrap_or_default());
+        (to != here).then(|| to.to_string())
     }
 
     /// Moves (or, in a dry run, counts) the pending units: per destination, one hand-off.
