@@ -615,6 +615,12 @@ fn online_add_then_remove_under_load_never_reads_low_and_ends_exact() {
     let old = host_for(&[a, b], None);
     let (pages, types) = fill(&old);
     let reference = view(&old, &pages, &types, false);
+    let site_visits = |host: &tally_host::local::LocalHost| {
+        let from = support::date(support::now_ms() / support::DAY_MS - 6);
+        let stats = support::get(&host.url(&format!("/stats?from={from}"))).json();
+        stats["visits"].as_u64().unwrap()
+    };
+    let filled = site_visits(&old);
     let (load, threads) = Load::start(old.url(""));
     load.run_for(300);
 
@@ -652,6 +658,9 @@ fn online_add_then_remove_under_load_never_reads_low_and_ends_exact() {
 
     let done = host_for(&[a, c], None);
     check_exact(&done, &load, &pages, &types, &reference);
+    // The removed shard's share of the site's visits went to the shard that stays.
+    let acked: u64 = load.acked.iter().map(|a| a.load(Ordering::SeqCst)).sum();
+    assert_eq!(site_visits(&done), filled + acked);
     settled(&[a, c]);
 }
 
