@@ -245,3 +245,34 @@ fn delete_is_only_for_a_page_itself() {
     assert_eq!(options.status, 405);
     assert_eq!(options.header("allow"), Some("GET, HEAD, DELETE"));
 }
+
+/// Found by schemathesis (stateful: `POST /visit/0`, `DELETE /visits/0`, then
+/// `GET /visits/0/badge.svg` showed the old count): the node that erased a page kept serving
+/// its cached count until the entry expired. It now forgets the entry.
+#[test]
+fn an_erased_page_reads_zero_at_once_on_the_node_that_erased_it() {
+    let shards = RedisShards::start(1).unwrap();
+    let host = tally_host(
+        &shards,
+        &[
+            ("admin_key", ADMIN.into()),
+            ("cache_ttl_ms", "600000".into()),
+        ],
+    );
+    for _ in 0..6 {
+        post_with(&host.url("/visit/0"), &[], None);
+    }
+    support::read_until_cached(&host.url("/visits/0"));
+    let (name, value) = bearer();
+    let erased = support::request("DELETE", &host.url("/visits/0"), &[(name, &value)]);
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let after = get(&host.url("/visits/0")).json();
+    assert_eq!(after["count"], 0, "{after}");
+    assert!(
+        after["served_via"].as_str().unwrap().starts_with("redis"),
+        "{after}"
+    );
+    assert!(get(&host.url("/visits/0/badge.svg"))
+        .body
+        .contains(">0</text>"));
+}
