@@ -39,3 +39,36 @@ fn an_idempotency_key_that_is_not_utf8_is_refused() {
     assert!(body.contains("idempotency_key_invalid"), "{body}");
     assert_eq!(get(&host.url("/visits/0")).json()["count"], 0);
 }
+
+/// The analytics seed's paths answer as Tally's own: `POST /api/metrics` ingests,
+/// `GET /api/metrics` and `GET /api/metrics/list` list, `GET /api/metrics/summary` summarises;
+/// the listing alias does not ingest.
+#[test]
+fn the_seed_metric_paths_are_aliases() {
+    let shards = RedisShards::start(2).unwrap();
+    let host = tally_host(&shards, &[]);
+    let now = tally_core::rfc3339::format_unix_ms(support::now_ms());
+    let sample = format!(r#"{{"timestamp":"{now}","value":2.5,"type":"cpu"}}"#);
+    let stored = support::post(&host.url("/api/metrics"), "application/json", &sample);
+    assert_eq!(stored.status, 201, "{}", stored.body);
+    assert_eq!(stored.json()["message"], "Metric received");
+    for path in [
+        "/api/metrics?type=cpu",
+        "/api/metrics/list?type=cpu",
+        "/metrics?type=cpu",
+    ] {
+        let listed = get(&host.url(path)).json();
+        assert_eq!(listed["count"], 1, "{path}: {listed}");
+    }
+    let summary = get(&host.url("/api/metrics/summary?type=cpu")).json();
+    assert_eq!(summary["count"], 1, "{summary}");
+    assert_eq!(summary["average_value"], 2.5, "{summary}");
+    let own = get(&host.url("/summary?type=cpu")).json();
+    assert_eq!(
+        (&summary["count"], &summary["max_value"]),
+        (&own["count"], &own["max_value"])
+    );
+    let refused = support::post(&host.url("/api/metrics/list"), "application/json", &sample);
+    assert_eq!(refused.status, 405, "{}", refused.body);
+    assert_eq!(refused.header("allow"), Some("GET, HEAD"));
+}
