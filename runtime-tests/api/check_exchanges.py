@@ -11,7 +11,9 @@ line to target/api-exchanges/<pid>.jsonl; scripts/test empties that directory be
   scenarios/*: test-only components and routes), or by something other than the helpers
   (the tally-host binary the shutdown tests run, other servers): the manifest is not known;
 - it is a CORS preflight (OPTIONS with Access-Control-Request-Method): the document describes
-  preflights once, in its info, not per path.
+  preflights once, in its info, not per path;
+- it is a 404 for a path no route of spin.toml serves: Spin's (and tally-host's) router answers
+  it before any component, and the document describes the routes there are.
 
 HEAD is validated as GET without a body. Exits non-zero, naming each kind of disagreement
 with an example and how often it occurred, if any exchange disagrees; and if there is nothing
@@ -20,13 +22,20 @@ to check (the tests recorded nothing).
 
 import json
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_openapi import DOC, ROOT, Conformance  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "infra" / "tests"))
+from check_manifests import routed  # noqa: E402  (Spin's route matching, shared)
+
 EXCHANGES = ROOT / "target" / "api-exchanges"
+
+
+ROUTES = [t["route"] for t in tomllib.loads((ROOT / "spin.toml").read_text())["trigger"]["http"]]
 
 
 def skip_reason(exchange):
@@ -37,6 +46,8 @@ def skip_reason(exchange):
         return "a test manifest, not tally's spin.toml"
     if exchange["method"] == "OPTIONS" and "access-control-request-method" in exchange["request_headers"]:
         return "CORS preflight (described in the document's info)"
+    if exchange["status"] == 404 and not routed(ROUTES, exchange["path"].split("?")[0]):
+        return "a path spin.toml does not route (the router's 404)"
     return None
 
 
