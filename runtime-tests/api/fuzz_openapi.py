@@ -3,7 +3,7 @@
 and the running application: tally-host (target/release/tally-host) on two real redis-server
 shards, started the way check_openapi.py starts it.
 
-Every phase runs: the document's examples, coverage (each parameter's boundaries and the
+Every phase runs: the document's request examples (it has none yet), coverage (each parameter's boundaries and the
 documented 4xx cases), fuzzing, and stateful sequences that follow the document's `links`
 (POST /visit/{page} -> GET /visits/{page}, ...). Every check runs: no 5xx (the document's
 503s aside), status codes, content types, headers and bodies as documented, bad input
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_openapi import ADMIN, DOC, ROOT, tally_host  # noqa: E402
 
 # Examples per operation in the fuzzing phase (the examples and coverage phases send what the
-# document implies, the stateful phase follows its links): about 4,000 requests, under a
-# minute on two cores.
+# document implies, the stateful phase follows its links): about 4,700 requests over the 24
+# operations, about a minute on two cores.
 MAX_EXAMPLES = 150
 
 
