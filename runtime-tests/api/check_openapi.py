@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from contextlib import contextmanager
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -101,8 +102,11 @@ class Conformance:
         return found, None
 
     def check(self, method, path, status, headers, body):
+        """Checks one answer; HEAD is checked as GET without a body."""
         self.checked += 1
         where = f"{method} {path} -> {status}"
+        head = method == "HEAD"
+        method = "GET" if head else method
         template, op = self.operation(method, path.split("?")[0])
         if op is None:
             # A method a documented path does not answer: the document's convention (info) is
@@ -132,7 +136,7 @@ class Conformance:
             self.problems.append(f"{where}: content type {ctype!r} not in {sorted(content)}")
             return
         schema = content[ctype].get("schema")
-        if schema is None or not (ctype == "application/json" or ctype.endswith("+json")):
+        if head or schema is None or not (ctype == "application/json" or ctype.endswith("+json")):
             return
         try:
             value = json.loads(body)
@@ -146,6 +150,36 @@ class Conformance:
             at = "/".join(str(p) for p in error.absolute_path)
             self.problems.append(f"{where}: {error.message} (at {at or 'the body'})")
             break
+
+
+@contextmanager
+def tally_host(shards=2, **variables):
+    """Runs target/release/tally-host on `shards` real redis-server shards (the host starts and
+    stops them) with the admin key ADMIN, generous rate limits and one allowed site, or the
+    Spin `variables` given instead; yields its base URL and a list that, once the block is
+    left, holds the host's exit problem."""
+    port = free_port()
+    values = {"admin_key": ADMIN, "rate_limit_writes": "1000/1s burst 1000",
+              "rate_limit_reads": "1000/1s burst 1000", "allowed_sites": "site.example", **variables}
+    env = dict(os.environ, **{"SPIN_VARIABLE_" + k.upper(): v for k, v in values.items()})
+    host = subprocess.Popen(
+        [str(ROOT / "target/release/tally-host"), "--manifest", str(ROOT / "spin.toml"), "--shards", str(shards),
+         "--quiet", "--kv", "memory", "--listen", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    problems = []
+    try:
+        for line in host.stderr:
+            if "tally-host: serving" in line:
+                break
+        else:
+            raise SystemExit("tally-host did not start")
+        yield f"http://127.0.0.1:{port}", problems
+    finally:
+        host.send_signal(signal.SIGINT)
+        host.communicate(timeout=30)
+        if host.returncode != 0:
+            problems.append(f"tally-host exited with {host.returncode}")
 
 
 def call(base, method, path, headers=None, body=None):
@@ -235,22 +269,8 @@ def main():
     manifest = tomllib.loads((ROOT / "spin.toml").read_text())
     problems += covered(doc, manifest)
 
-    port = free_port()
-    env = dict(os.environ, SPIN_VARIABLE_ADMIN_KEY=ADMIN, SPIN_VARIABLE_RATE_LIMIT_WRITES="1000/1s burst 1000",
-               SPIN_VARIABLE_RATE_LIMIT_READS="1000/1s burst 1000", SPIN_VARIABLE_ALLOWED_SITES="site.example")
-    host = subprocess.Popen(
-        [str(ROOT / "target/release/tally-host"), "--manifest", str(ROOT / "spin.toml"), "--shards", "2",
-         "--quiet", "--kv", "memory", "--listen", f"127.0.0.1:{port}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     conformance = Conformance(doc)
-    try:
-        for line in host.stderr:
-            if "tally-host: serving" in line:
-                break
-        else:
-            raise SystemExit("tally-host did not start")
+    with tally_host() as (base, host_problems):
         for method, path, headers, body in requests_to_make():
             status, got_headers, got_body = call(base, method, path, headers, body)
             if status >= 500 and status != 503:
@@ -268,12 +288,7 @@ def main():
         for name in doc["components"]["schemas"]:
             if f'id="schema-{name}"' not in page:
                 problems.append(f"GET /docs does not show the schema {name}")
-    finally:
-        host.send_signal(signal.SIGINT)
-        host.communicate(timeout=30)
-    problems += conformance.problems
-    if host.returncode != 0:
-        problems.append(f"tally-host exited with {host.returncode}")
+    problems += conformance.problems + host_problems
     for p in problems:
         print("openapi:", p)
     print(f"openapi: {len(doc['paths'])} paths documented; {conformance.checked} answers of the running app checked; "

@@ -207,3 +207,72 @@ fn export_and_erase_need_the_admin_key() {
     let bad = get_with(&host.url("/export?format=xml"), &[(name, &value)]);
     assert_eq!(bad.status, 400);
 }
+
+/// Found by schemathesis: `DELETE /stats/history` (and `DELETE /visits/{page}/history`,
+/// `/visits/{page}/badge.svg`) answered 200 and erased the page "history" (or "0/history").
+/// Only `/visits/{page}` may be erased; the others are 405 with their own Allow, and
+/// `/visits/{page}` lists DELETE in its Allow.
+#[test]
+fn delete_is_only_for_a_page_itself() {
+    let shards = RedisShards::start(1).unwrap();
+    let host = tally_host(&shards, &[("admin_key", ADMIN.into())]);
+    for page in ["history", "0/history", "0/badge.svg", "0"] {
+        post_with(&host.url(&format!("/visit/{page}")), &[], None);
+    }
+    let (name, value) = bearer();
+    for path in [
+        "/stats/history",
+        "/stats",
+        "/visits/0/history",
+        "/visits/0/badge.svg",
+    ] {
+        let refused = support::request("DELETE", &host.url(path), &[(name, &value)]);
+        assert_eq!(refused.status, 405, "DELETE {path}: {}", refused.body);
+        assert_eq!(refused.header("allow"), Some("GET, HEAD"), "DELETE {path}");
+    }
+    for shard in shards.shards() {
+        let mut conn = redis(shard);
+        for page in ["history", "0"] {
+            let score: Option<f64> = redis::cmd("ZSCORE")
+                .arg("tally:pages")
+                .arg(page)
+                .query(&mut conn)
+                .unwrap();
+            assert_eq!(score, Some(1.0), "{page} was erased");
+        }
+    }
+    let options = support::request("OPTIONS", &host.url("/visits/0"), &[]);
+    assert_eq!(options.status, 405);
+    assert_eq!(options.header("allow"), Some("GET, HEAD, DELETE"));
+}
+
+/// Found by schemathesis (stateful: `POST /visit/0`, `DELETE /visits/0`, then
+/// `GET /visits/0/badge.svg` showed the old count): the node that erased a page kept serving
+/// its cached count until the entry expired. It now forgets the entry.
+#[test]
+fn an_erased_page_reads_zero_at_once_on_the_node_that_erased_it() {
+    let shards = RedisShards::start(1).unwrap();
+    let host = tally_host(
+        &shards,
+        &[
+            ("admin_key", ADMIN.into()),
+            ("cache_ttl_ms", "600000".into()),
+        ],
+    );
+    for _ in 0..6 {
+        post_with(&host.url("/visit/0"), &[], None);
+    }
+    support::read_until_cached(&host.url("/visits/0"));
+    let (name, value) = bearer();
+    let erased = support::request("DELETE", &host.url("/visits/0"), &[(name, &value)]);
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let after = get(&host.url("/visits/0")).json();
+    assert_eq!(after["count"], 0, "{after}");
+    assert!(
+        after["served_via"].as_str().unwrap().starts_with("redis"),
+        "{after}"
+    );
+    assert!(get(&host.url("/visits/0/badge.svg"))
+        .body
+        .contains(">0</text>"));
+}

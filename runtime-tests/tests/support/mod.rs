@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tally_host::io_counts::RequestIo;
@@ -62,7 +65,7 @@ pub fn start_with(manifest: &Path, vars: &[(&str, String)], mut options: HostOpt
         .captured_stderr
         .get_or_insert_with(|| MemoryOutputPipe::new(CAPTURE_BYTES));
     let env = env_of(vars);
-    LocalHost::start(
+    let host = LocalHost::start(
         manifest,
         options,
         ServerOptions {
@@ -71,7 +74,56 @@ pub fn start_with(manifest: &Path, vars: &[(&str, String)], mut options: HostOpt
         },
         move |name| env.get(name).cloned(),
     )
-    .expect("host starts")
+    .expect("host starts");
+    let manifest = if manifest == tally_manifest() {
+        "tally".to_string()
+    } else {
+        manifest.display().to_string()
+    };
+    hosts()
+        .lock()
+        .unwrap()
+        .insert(host.addr().to_string(), manifest);
+    host
+}
+
+/// The manifest each host `start_with` started serves ("tally": the application's own), by
+/// address: the record of an exchange names it.
+fn hosts() -> &'static Mutex<HashMap<String, String>> {
+    static HOSTS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    HOSTS.get_or_init(Default::default)
+}
+
+/// Appends an exchange to `target/api-exchanges/<pid>.jsonl` (one JSON object a line: method,
+/// path and query, the request's headers, the status, the response's headers and body, and the
+/// manifest its host serves, or null for a server these helpers did not start), which
+/// runtime-tests/api/check_exchanges.py validates against the OpenAPI document after the tests.
+fn record(method: &str, url: &str, sent: &[(&str, &str)], reply: &Reply) {
+    static LOG: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let dir = workspace().join("target/api-exchanges");
+        std::fs::create_dir_all(&dir).ok()?;
+        let file = File::create(dir.join(format!("{}.jsonl", std::process::id()))).ok()?;
+        Some(Mutex::new(file))
+    });
+    let Some(log) = log else { return };
+    let (authority, path) = match url.split_once("://").map(|(_, rest)| rest) {
+        Some(rest) => rest.split_at(rest.find('/').unwrap_or(rest.len())),
+        None => ("", url),
+    };
+    let manifest = hosts().lock().unwrap().get(authority).cloned();
+    let mut line = serde_json::json!({
+        "method": method,
+        "path": if path.is_empty() { "/" } else { path },
+        "request_headers": sent.iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect::<HashMap<_, _>>(),
+        "status": reply.status,
+        "headers": reply.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect::<HashMap<_, _>>(),
+        "body": reply.body,
+        "manifest": manifest,
+    })
+    .to_string();
+    line.push('\n');
+    let _ = log.lock().unwrap().write_all(line.as_bytes());
 }
 
 /// A `SPIN_VARIABLE_*` lookup table.
@@ -111,7 +163,12 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn reply(resp: ureq::http::Response<ureq::Body>) -> Reply {
+fn reply(
+    method: &str,
+    url: &str,
+    sent: &[(&str, &str)],
+    resp: ureq::http::Response<ureq::Body>,
+) -> Reply {
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -119,16 +176,23 @@ fn reply(resp: ureq::http::Response<ureq::Body>) -> Reply {
         .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
     let body = resp.into_body().read_to_string().unwrap_or_default();
-    Reply {
+    let reply = Reply {
         status,
         headers,
         body,
-    }
+    };
+    record(method, url, sent, &reply);
+    reply
 }
 
 /// `GET url`.
 pub fn get(url: &str) -> Reply {
-    reply(agent().get(url).call().expect("GET completes"))
+    reply(
+        "GET",
+        url,
+        &[],
+        agent().get(url).call().expect("GET completes"),
+    )
 }
 
 /// `GET url` with extra headers.
@@ -137,12 +201,15 @@ pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     for (n, v) in headers {
         req = req.header(*n, *v);
     }
-    reply(req.call().expect("GET completes"))
+    reply("GET", url, headers, req.call().expect("GET completes"))
 }
 
 /// `POST url` with a body and content type.
 pub fn post(url: &str, content_type: &str, body: &str) -> Reply {
     reply(
+        "POST",
+        url,
+        &[("content-type", content_type)],
         agent()
             .post(url)
             .header("content-type", content_type)
@@ -184,7 +251,11 @@ pub fn post_with(url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Rep
         Some(body) => req.header("content-type", "application/json").send(body),
         None => req.send_empty(),
     };
-    reply(resp.expect("POST completes"))
+    let mut sent = headers.to_vec();
+    if body.is_some() {
+        sent.push(("content-type", "application/json"));
+    }
+    reply("POST", url, &sent, resp.expect("POST completes"))
 }
 
 /// A host for the application's own `spin.toml` on `shards`, with extra variables.
@@ -284,7 +355,8 @@ pub fn post_chunked(url: &str, body: &str) -> Reply {
         .post(url)
         .header("content-type", "application/json")
         .send(ureq::SendBody::from_reader(&mut reader));
-    reply(resp.expect("POST completes"))
+    let sent = [("content-type", "application/json")];
+    reply("POST", url, &sent, resp.expect("POST completes"))
 }
 
 /// `POST url` with exactly these headers and this body (no content type added).
@@ -293,7 +365,12 @@ pub fn post_raw(url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     for (n, v) in headers {
         req = req.header(*n, *v);
     }
-    reply(req.send(body).expect("POST completes"))
+    reply(
+        "POST",
+        url,
+        headers,
+        req.send(body).expect("POST completes"),
+    )
 }
 
 /// A field of a shard's `INFO <section>`, as text.
@@ -387,5 +464,10 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
         .fold(req, |req, (name, value)| req.header(*name, *value))
         .body(())
         .unwrap();
-    reply(agent().run(req).expect("request completes"))
+    reply(
+        method,
+        url,
+        headers,
+        agent().run(req).expect("request completes"),
+    )
 }

@@ -270,6 +270,7 @@ pub fn erase(req: &Request, page: &PageId) -> Result<Response, Failure> {
         shard_io::eval_ints(conn, &ERASE_PAGE, &[], args)
     })
     .map_err(|err| err.into_failure(&shard.name))?;
+    crate::node_cache::forget_page(page);
     let [visits, days, keys] = reply.as_slice() else {
         return Err(
             ShardError::Protocol("erase_page: wrong reply".into()).into_failure(&shard.name)

@@ -70,6 +70,13 @@ impl Request {
             .map_or("", |(_, query)| query)
     }
 
+    /// Whether the request carries the header `name` at all (UTF-8 or not).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header_list()
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
     /// Every value of the header `name` that is valid UTF-8, in the order received.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.header_list()

@@ -23,7 +23,13 @@ pub fn handle(req: &Request) -> Response {
 }
 
 fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
-    respond::require_method(req.method(), &[Method::Get, Method::Head, Method::Post])?;
+    // The analytics seed's `/api/metrics/list` only lists (`/metrics`, `/api/metrics` do both).
+    let methods: &[Method] = if req.path().ends_with("/list") {
+        &[Method::Get, Method::Head]
+    } else {
+        &[Method::Get, Method::Head, Method::Post]
+    };
+    respond::require_method(req.method(), methods)?;
     if *req.method() == Method::Post {
         ingest(req, limit)
     } else {

@@ -137,6 +137,16 @@ pub fn summary_ttl_ms() -> u64 {
     ttl("summary_cache_ttl_ms", DEFAULT_SUMMARY_TTL_MS)
 }
 
+/// Drops this node's cached count of `page`, after the page was erased: the node that erased
+/// it answers 0 at once instead of the old count until the entry expires (other nodes keep
+/// theirs for at most `cache_ttl_ms`).
+pub fn forget_page(page: &PageId) {
+    let key = tally_core::edge_cache::cache_key(page.as_str());
+    if exists(&key) {
+        delete(&key);
+    }
+}
+
 /// Drops this node's cached summaries of `metric_type`, after it stored new samples of it:
 /// a client reading through the node it wrote through sees its own writes. Only entries that
 /// exist are deleted (reads are cheap; on Spin every delete is a durable SQLite write), so

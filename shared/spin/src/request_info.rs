@@ -5,12 +5,24 @@ use std::net::IpAddr;
 
 use crate::http_io::Request;
 use tally_core::client_identity::{client_ip, parse_trusted_proxies};
+use tally_core::validation::{self, ValidationError};
 
 use crate::respond::Failure;
 
 /// A header's value as text, if present and valid UTF-8 (the first one).
 pub fn header<'a>(req: &'a Request, name: &'a str) -> Option<&'a str> {
     req.header_values(name).next()
+}
+
+/// The `Idempotency-Key` header, checked (`validation::idempotency_key`). A value that is not
+/// UTF-8 is refused like any other bad key, not taken for no key (schemathesis sent
+/// `Idempotency-Key: \xd7\xf8\x9b` and the visit was recorded without one).
+pub fn idempotency_key(req: &Request) -> Result<Option<&str>, ValidationError> {
+    match header(req, "idempotency-key") {
+        Some(raw) => validation::idempotency_key(raw).map(Some),
+        None if req.has_header("idempotency-key") => Err(ValidationError::IdempotencyKeyInvalid),
+        None => Ok(None),
+    }
 }
 
 /// The last value of a header: for headers the platform appends (`spin-client-addr`), the last

@@ -59,9 +59,7 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
         return pixel(req, &validation::page_id(page)?, limit);
     }
     respond::require_method(req.method(), &[Method::Post])?;
-    let idempotency_key = header(req, "idempotency-key")
-        .map(validation::idempotency_key)
-        .transpose()?;
+    let idempotency_key = crate::request_info::idempotency_key(req)?;
     match info.as_str() {
         "" | "/" => body(req, idempotency_key, limit),
         raw_page => {

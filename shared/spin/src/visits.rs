@@ -38,10 +38,20 @@ fn answer(req: &Request, limit: &mut Admitted) -> Result<Response, Failure> {
         respond::require_method(req.method(), &[Method::Get])?;
         return admin::export(req);
     }
-    if *req.method() == Method::Delete && !info.is_empty() && info != "/" {
-        return admin::erase(req, &validation::page_id(&info)?);
+    // Only a page itself (`/visits/{page}`) may be erased: not the statistics, the list, a
+    // badge or a history (DELETE /stats/history once erased a page called "history").
+    let a_page = !req.path().starts_with("/stats")
+        && !matches!(info.as_str(), "" | "/")
+        && !info.ends_with(BADGE_SUFFIX)
+        && !info.ends_with(HISTORY_SUFFIX);
+    if a_page {
+        respond::require_method(req.method(), &[Method::Get, Method::Head, Method::Delete])?;
+        if *req.method() == Method::Delete {
+            return admin::erase(req, &validation::page_id(&info)?);
+        }
+    } else {
+        respond::require_method(req.method(), &[Method::Get, Method::Head])?;
     }
-    respond::require_method(req.method(), &[Method::Get, Method::Head])?;
     // The dashboard's data (everything over time and across pages) is public or admin-only
     // (`dashboard_access`); a page's own count and badge are always public.
     if req.path().starts_with("/stats") {
