@@ -236,7 +236,8 @@ impl ValidationError {
                  history kept (history_days)."
             }
             ValidationError::ExportInvalid => {
-                "format must be csv or ndjson, and what must be visits or metrics."
+                "format must be csv or ndjson, what must be visits or metrics, and from and to \
+                 select days of visits only (a metrics export has every sample kept)."
             }
         }
     }

@@ -87,6 +87,15 @@ pub fn export(req: &Request) -> Result<Response, Failure> {
                 Box::new(move |sink: &mut Sink<'_>| export_visits(sink, &shards, &range, format)),
             )
         }
+        // A range selects days of visits; a metrics export has every sample kept, so a
+        // range there would be silently ignored: refused instead.
+        Some("metrics")
+            if ["from", "to"]
+                .iter()
+                .any(|p| query_param(req, p).is_some_and(|v| !v.is_empty())) =>
+        {
+            return Err(ValidationError::ExportInvalid.into())
+        }
         Some("metrics") => (
             export::metrics_header(format),
             Box::new(move |sink: &mut Sink<'_>| export_metrics(sink, &shards, format)),
