@@ -260,20 +260,21 @@ fn finish_shard(sink: &mut Sink<'_>, shard: &ShardConfig, done: Result<bool, Sha
 /// `DELETE /visits/{page}`: the page erased on its shard, and what was removed.
 pub fn erase(req: &Request, page: &PageId) -> Result<Response, Failure> {
     require_admin(req)?;
+    let history_days = config::history_days()?;
     // In migration mode, what has not moved yet is handed over first, so it is erased too.
-    if crate::migration::current()?.is_some() {
+    crate::migration::hand_over(|| {
         let today = tally_core::history::day_of(now_ms() as i64);
-        let first = today - i64::from(config::history_days()?) - 1;
-        crate::migration::hand_over(vec![(
+        let first = today - i64::from(history_days) - 1;
+        vec![(
             tally_core::reshard::Owner::Page(page.to_string()),
             tally_core::reshard::page_units(page.as_str(), first..=today + 1),
-        )])?;
-    }
+        )]
+    })?;
     let placement = config::placement()?;
     let shard = placement.shard_for(page.as_str().as_bytes());
     let args = vec![
         page.as_str().as_bytes().to_vec(),
-        config::history_days()?.to_string().into_bytes(),
+        history_days.to_string().into_bytes(),
     ];
     let reply = shard_io::call(shard, |conn| {
         shard_io::eval_ints(conn, &ERASE_PAGE, &[], args)

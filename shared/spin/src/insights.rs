@@ -69,14 +69,16 @@ pub fn page_history(
 ) -> Result<Response, Failure> {
     let range = range(req, true)?;
     let fetch = || {
-        migration::hand_over(vec![(
-            Owner::Page(page.to_string()),
-            reshard::page_history_units(
-                page.as_str(),
-                range.days(),
-                range.interval == Interval::Hour,
-            ),
-        )])?;
+        migration::hand_over(|| {
+            vec![(
+                Owner::Page(page.to_string()),
+                reshard::page_history_units(
+                    page.as_str(),
+                    range.days(),
+                    range.interval == Interval::Hour,
+                ),
+            )]
+        })?;
         let placement = config::placement()?;
         let shard = placement.shard_for(page.as_str().as_bytes());
         let args = vec![
@@ -276,30 +278,29 @@ where
     Units: Fn(&str) -> Vec<reshard::Unit>,
 {
     if let Some(days) = across.site_days.clone() {
-        if migration::current()?.is_some() {
-            migration::hand_over(
-                days.map(|day| (Owner::SiteDay(day), reshard::site_day_units(day)))
-                    .collect(),
-            )?;
-        }
+        migration::hand_over(|| {
+            days.map(|day| (Owner::SiteDay(day), reshard::site_day_units(day)))
+                .collect()
+        })?;
     }
-    let mut round = 0;
+    // Outside a migration no share is looked at twice: one round, nothing listed.
+    let rounds = if migration::current()?.is_some() {
+        3
+    } else {
+        1
+    };
+    let mut round = 1;
     loop {
         let (got, unavailable) = shares_once(&across.ask)?;
-        round += 1;
-        if round == 3 {
-            return Ok((
-                got.into_iter().map(|(_, share)| share).collect(),
-                unavailable,
-            ));
-        }
         let mut misplaced = Vec::new();
-        for (shard, share) in &got {
-            let pages = (across.listed)(share);
-            misplaced.extend(migration::misplaced(
-                shard,
-                pages.iter().map(String::as_str),
-            )?);
+        if round < rounds {
+            for (shard, share) in &got {
+                let pages = (across.listed)(share);
+                misplaced.extend(migration::misplaced(
+                    shard,
+                    pages.iter().map(String::as_str),
+                )?);
+            }
         }
         if misplaced.is_empty() {
             return Ok((
@@ -307,12 +308,13 @@ where
                 unavailable,
             ));
         }
-        migration::hand_over(
+        migration::hand_over(|| {
             misplaced
                 .iter()
                 .map(|page| (Owner::Page(page.clone()), (across.rank_units)(page)))
-                .collect(),
-        )?;
+                .collect()
+        })?;
+        round += 1;
     }
 }
 

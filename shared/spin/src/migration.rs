@@ -75,13 +75,14 @@ pub fn current() -> Result<Option<Rc<Migrating>>, Failure> {
                 |err: String| Failure::misconfigured(format!("variable shards_previous: {err}"));
             let previous =
                 tally_core::config::parse_shard_list(&raw).map_err(|e| bad(format!("{e}")))?;
-            let current = config::shards()?;
+            let placement = config::placement()?;
+            let current = placement.shards();
             let pairs = |list: &[ShardConfig]| {
                 list.iter()
                     .map(|s| (s.name.clone(), s.url.clone()))
                     .collect::<Vec<_>>()
             };
-            Migration::new(&pairs(&previous), &pairs(&current))
+            Migration::new(&pairs(&previous), &pairs(current))
                 .map_err(bad)?
                 .map(|migration| {
                     Rc::new(Migrating {
@@ -95,12 +96,14 @@ pub fn current() -> Result<Option<Rc<Migrating>>, Failure> {
     Ok(migrating)
 }
 
-/// Hands over to their new shards the units of `owners` that a read is about to read (no-op
-/// outside a migration and for owners that stay). One hand-off per pair of shards.
-pub fn hand_over(owners: Vec<(Owner, Vec<Unit>)>) -> Result<(), Failure> {
+/// Hands over to their new shards the units of the `owners` a read is about to read (no-op
+/// outside a migration, where `owners` is not even called, and for owners that stay). One
+/// hand-off per pair of shards.
+pub fn hand_over(owners: impl FnOnce() -> Vec<(Owner, Vec<Unit>)>) -> Result<(), Failure> {
     let Some(migrating) = current()? else {
         return Ok(());
     };
+    let owners = owners();
     let mut pairs: BTreeMap<(String, String), (Vec<Owner>, Vec<Unit>)> = BTreeMap::new();
     for (owner, units) in owners {
         let route = match owner.placed_by() {
@@ -130,10 +133,12 @@ pub fn hand_over(owners: Vec<(Owner, Vec<Unit>)>) -> Result<(), Failure> {
 
 /// Hands over a metric type's buckets and samples (a summary or a list of it reads them).
 pub fn hand_over_metric_type(metric_type: &str) -> Result<(), Failure> {
-    hand_over(vec![(
-        Owner::MetricType(metric_type.to_string()),
-        tally_core::reshard::metric_type_units(metric_type),
-    )])
+    hand_over(|| {
+        vec![(
+            Owner::MetricType(metric_type.to_string()),
+            tally_core::reshard::metric_type_units(metric_type),
+        )]
+    })
 }
 
 /// The three steps for one pair of shards.

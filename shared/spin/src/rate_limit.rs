@@ -126,10 +126,12 @@ fn charge(
     // In migration mode a bucket that moved is handed over before it is charged, so no
     // client starts afresh on its new shard.
     // A hand-off that fails is a bucket shard that cannot be asked.
-    let handed = crate::migration::hand_over(vec![(
-        tally_core::reshard::Owner::Key(key.clone()),
-        tally_core::reshard::bucket_units(&key),
-    )]);
+    let handed = crate::migration::hand_over(|| {
+        vec![(
+            tally_core::reshard::Owner::Key(key.clone()),
+            tally_core::reshard::bucket_units(&key),
+        )]
+    });
     if handed.is_err() {
         return unavailable();
     }

@@ -209,7 +209,7 @@ fn view(
         history_days: config::history_days()?,
         pages: vec![(page, 1, 0)],
     };
-    migration::hand_over(vec![page_count(page)])?;
+    migration::hand_over(|| vec![page_count(page)])?;
     match migration::earlier_attempt(
         idempotency_key,
         &request.fingerprint,
@@ -250,12 +250,12 @@ fn batch(
     let body_fingerprint = fingerprint(body);
 
     let visits: Vec<((PageId, i64), u64)> = visits.into_iter().collect();
-    migration::hand_over(
+    migration::hand_over(|| {
         visits
             .iter()
             .map(|((page, _), _)| page_count(page))
-            .collect(),
-    )?;
+            .collect()
+    })?;
     match migration::earlier_attempt(
         idempotency_key,
         &body_fingerprint,
@@ -373,29 +373,30 @@ fn replay_now(visits: &[((PageId, i64), u64)]) -> Result<Response, Failure> {
     Ok(respond::json(200, &BatchReply::new(recorded, true)))
 }
 
-/// The pages' all-time counts on their shards, in order.
+/// The pages' all-time counts on their shards, in order: one `ZMSCORE` per shard.
 fn counts_now(pages: &[&PageId]) -> Result<Vec<u64>, Failure> {
+    use spin_sdk::redis::RedisParameter;
     let placement = config::placement()?;
-    pages
-        .iter()
-        .map(|page| {
-            let shard = placement.shard_for(page.as_str().as_bytes());
-            let args = [
-                spin_sdk::redis::RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec()),
-                spin_sdk::redis::RedisParameter::Binary(page.as_str().as_bytes().to_vec()),
-            ];
-            let score = shard_io::call(shard, |conn| {
-                shard_io::binaries_or_nil(conn, "ZMSCORE", &args)
-            })
-            .map_err(|err| err.into_failure(&shard.name))?;
-            Ok(score
-                .into_iter()
-                .next()
-                .flatten()
-                .and_then(|s| String::from_utf8(s).ok()?.parse::<f64>().ok())
-                .map_or(0, |v| v as u64))
+    let mut counts = BTreeMap::new();
+    for (shard, group) in placement.group_by_shard(pages, |page| page.as_str().as_bytes()) {
+        let mut args = vec![RedisParameter::Binary(PAGES_KEY.as_bytes().to_vec())];
+        args.extend(
+            group
+                .iter()
+                .map(|page| RedisParameter::Binary(page.as_str().as_bytes().to_vec())),
+        );
+        let scores = shard_io::call(shard, |conn| {
+            shard_io::binaries_or_nil(conn, "ZMSCORE", &args)
         })
-        .collect()
+        .map_err(|err| err.into_failure(&shard.name))?;
+        for (page, score) in group.into_iter().zip(scores) {
+            let count = score
+                .and_then(|s| String::from_utf8(s).ok()?.parse::<f64>().ok())
+                .map_or(0, |v| v as u64);
+            counts.insert(page.as_str(), count);
+        }
+    }
+    Ok(pages.iter().map(|p| counts[p.as_str()]).collect())
 }
 
 /// The unit of a page's all-time count, which a write answers with.

@@ -99,11 +99,13 @@ fn read_counts(
     limit: &mut Admitted,
 ) -> Result<CachedRead<PageCounts>, Failure> {
     let fetch = || {
-        let today = tally_core::history::day_of(crate::request_info::now_ms() as i64);
-        migration::hand_over(vec![(
-            Owner::Page(page.to_string()),
-            reshard::page_count_units(page.as_str(), today),
-        )])?;
+        migration::hand_over(|| {
+            let today = tally_core::history::day_of(crate::request_info::now_ms() as i64);
+            vec![(
+                Owner::Page(page.to_string()),
+                reshard::page_count_units(page.as_str(), today),
+            )]
+        })?;
         let placement = config::placement()?;
         let shard = placement.shard_for(page.as_str().as_bytes());
         let result = shard_io::call(shard, |conn| {
