@@ -12,7 +12,10 @@
 //!
 //! This module is pure: the migrator (`tally-reshard`) scans the shards and asks it.
 
+use crate::api::Period;
 use crate::hashing::{ShardSet, ShardSetError};
+use crate::metric_store::{buckets_key, samples_key};
+use crate::visit_store::PAGES_KEY;
 
 /// What a key holds, and so what owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -278,7 +281,7 @@ impl Owner {
 /// its bot views and visitors of `day`.
 pub fn page_count_units(page: &str, day: i64) -> Vec<Unit> {
     vec![
-        Unit::new(Take::Zscore, "tally:pages".into(), page),
+        Unit::new(Take::Zscore, PAGES_KEY.into(), page),
         Unit::new(Take::Hfield, format!("tally:bots:{day}"), page),
         Unit::new(Take::Hll, format!("tally:u:{day}:{page}"), ""),
     ]
@@ -316,7 +319,7 @@ pub fn page_units(page: &str, days: std::ops::RangeInclusive<i64>) -> Vec<Unit> 
 /// The units of a page in a ranking of `days` (`None`: the all-time ranking).
 pub fn page_rank_units(page: &str, days: Option<std::ops::RangeInclusive<i64>>) -> Vec<Unit> {
     match days {
-        None => vec![Unit::new(Take::Zscore, "tally:pages".into(), page)],
+        None => vec![Unit::new(Take::Zscore, PAGES_KEY.into(), page)],
         Some(days) => days
             .map(|day| Unit::new(Take::Zscore, format!("tally:pd:{day}"), page))
             .collect(),
@@ -326,15 +329,11 @@ pub fn page_rank_units(page: &str, days: Option<std::ops::RangeInclusive<i64>>) 
 /// Every unit of a metric type but its recent samples (which are the same on any shard): its
 /// bucket strings and its samples.
 pub fn metric_type_units(metric_type: &str) -> Vec<Unit> {
-    let mut units: Vec<Unit> = ["all", "minutes", "hours"]
-        .iter()
-        .map(|ring| Unit::new(Take::Buckets, format!("tally:m:{metric_type}:{ring}"), ""))
+    let mut units: Vec<Unit> = [Period::All, Period::Hourly, Period::Daily]
+        .into_iter()
+        .map(|period| Unit::new(Take::Buckets, buckets_key(metric_type, period), ""))
         .collect();
-    units.push(Unit::new(
-        Take::Zunion,
-        format!("tally:m:{metric_type}:samples"),
-        "",
-    ));
+    units.push(Unit::new(Take::Zunion, samples_key(metric_type), ""));
     units
 }
 
@@ -375,6 +374,9 @@ pub fn handoff_args(
     args
 }
 
+/// The prefix of an outbox's key on the shard its data left: `tally:out:<id>`.
+pub const OUTBOX_PREFIX: &str = "tally:out:";
+
 /// Data taken off a shard and not yet deleted there: what `handoff.lua` returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outbox {
@@ -395,6 +397,23 @@ impl Outbox {
     /// Whether it holds no unit.
     pub fn is_empty(&self) -> bool {
         self.units.is_empty()
+    }
+
+    /// The outbox `id` as `handoff.lua` stores it (`LRANGE` of [`OUTBOX_PREFIX`]`<id>`): its
+    /// destination, how many owners, the owners, then five values per unit. `None` for a
+    /// list of another shape (an empty one was released meanwhile).
+    pub fn from_stored(id: String, mut items: Vec<Vec<u8>>) -> Option<Self> {
+        let owners: usize = std::str::from_utf8(items.get(1)?).ok()?.parse().ok()?;
+        if items.len() < 2 + owners {
+            return None;
+        }
+        let units = items.split_off(2 + owners);
+        let destination = String::from_utf8_lossy(&items[0]).into_owned();
+        Some(Outbox {
+            id,
+            destination,
+            units,
+        })
     }
 
     /// `absorb_moved.lua`'s arguments.
@@ -658,6 +677,30 @@ mod tests {
         assert!(boxes[1].is_empty());
         reply.truncate(reply.len() - 4);
         assert!(parse_handoff_reply(reply).is_err());
+    }
+
+    #[test]
+    fn stored_outboxes_are_read_past_their_owners_or_skipped() {
+        let stored = |items: &[&str]| -> Vec<Vec<u8>> {
+            items.iter().map(|s| s.as_bytes().to_vec()).collect()
+        };
+        let unit = ["zincr", "tally:pages", "x", "3", ""];
+        let mut items = stored(&["c", "2", "p:x", "s:20000"]);
+        items.extend(stored(&unit));
+        let outbox = Outbox::from_stored("a:1:1".into(), items).unwrap();
+        assert_eq!(outbox.destination, "c");
+        assert_eq!(outbox.units, stored(&unit));
+        assert_eq!(outbox.absorb_args()[0], b"a:1:1");
+        // Released meanwhile (empty), or not an outbox's shape: skipped.
+        assert_eq!(Outbox::from_stored("a:1:2".into(), Vec::new()), None);
+        assert_eq!(
+            Outbox::from_stored("a:1:3".into(), stored(&["c", "two"])),
+            None
+        );
+        assert_eq!(
+            Outbox::from_stored("a:1:4".into(), stored(&["c", "3", "p:x"])),
+            None
+        );
     }
 
     #[test]

@@ -27,11 +27,8 @@ pub fn parse_ranked(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<TopPage> {
         .iter()
         .filter_map(|(member, score)| {
             let page = String::from_utf8(member.clone()).ok()?;
-            let count = std::str::from_utf8(score).ok()?.parse::<f64>().ok()?;
-            Some(TopPage {
-                page,
-                count: count.max(0.0) as u64,
-            })
+            let count = crate::visit_store::count_of(score)?;
+            Some(TopPage { page, count })
         })
         .collect()
 }

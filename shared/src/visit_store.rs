@@ -9,6 +9,22 @@ use crate::validation::PageId;
 /// The sorted set holding every page's count on a shard.
 pub const PAGES_KEY: &str = "tally:pages";
 
+/// The hash in which `record_visits.lua` keeps an idempotent request's record for 24 h: the
+/// request's fingerprint in the field [`IDEMPOTENCY_FINGERPRINT_FIELD`], its answer in `r`.
+pub fn idempotency_record_key(idempotency_key: &str) -> String {
+    format!("tally:idem:{idempotency_key}")
+}
+
+/// The field of an idempotency record holding the request's [`fingerprint`].
+pub const IDEMPOTENCY_FINGERPRINT_FIELD: &str = "f";
+
+/// A count that Redis answered as text (a sorted-set score such as `3` or `3.0`, a number in
+/// a script's reply): `None` when it is not a number; below zero reads 0.
+pub fn count_of(text: &[u8]) -> Option<u64> {
+    let value = std::str::from_utf8(text).ok()?.parse::<f64>().ok()?;
+    Some(value.max(0.0) as u64)
+}
+
 /// One page's numbers after recording or reading (stored in the node's cache as
 /// `{"c":count,"u":uniques_today}`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -145,6 +161,15 @@ pub fn visitor_fingerprint(client_ip: &str, user_agent: &str) -> String {
 mod tests {
     use super::*;
     use crate::validation::page_id;
+
+    #[test]
+    fn counts_read_from_redis_numbers() {
+        assert_eq!(count_of(b"3"), Some(3));
+        assert_eq!(count_of(b"3.0"), Some(3));
+        assert_eq!(count_of(b"-1"), Some(0));
+        assert_eq!(count_of(b"many"), None);
+        assert_eq!(count_of(&[0xff]), None);
+    }
 
     #[test]
     fn record_args_lay_out_pairs_after_the_header() {

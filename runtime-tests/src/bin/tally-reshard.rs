@@ -32,6 +32,7 @@ use tally_core::config::{parse_shard_list, ShardConfig};
 use tally_core::reshard::{
     bucket_units, classify, handoff_args, metric_type_units, parse_handoff_reply,
     recent_member_type, site_day_units, KeyKind, Migration, Outbox, Owner, Reshard, Take, Unit,
+    OUTBOX_PREFIX,
 };
 use tally_core::scripts::{ABSORB_MOVED, HANDOFF, RELEASE_MOVED};
 
@@ -240,29 +241,18 @@ impl Mover {
     /// Finishes every outbox on `source` (left by a killed run or request): absorbs each on
     /// its destination, then deletes it. Returns how many.
     fn finish_outboxes(&mut self, source: &str) -> Result<u64> {
-        let ids: Vec<String> = scan_all(self.conn(source)?, "tally:out:*")?
+        let ids: Vec<String> = scan_all(self.conn(source)?, &format!("{OUTBOX_PREFIX}*"))?
             .into_iter()
-            .filter_map(|k| k.strip_prefix("tally:out:").map(str::to_string))
+            .filter_map(|k| k.strip_prefix(OUTBOX_PREFIX).map(str::to_string))
             .collect();
         let mut outboxes = Vec::new();
         for id in ids {
             let items: Vec<Vec<u8>> = redis::cmd("LRANGE")
-                .arg(format!("tally:out:{id}"))
+                .arg(format!("{OUTBOX_PREFIX}{id}"))
                 .arg(0)
                 .arg(-1)
                 .query(self.conn(source)?)?;
-            let Some(owners) = items
-                .get(1)
-                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            let destination = String::from_utf8_lossy(&items[0]).into_owned();
-            outboxes.push(Outbox {
-                id,
-                destination,
-                units: items[2 + owners..].to_vec(),
-            });
+            outboxes.extend(Outbox::from_stored(id, items));
         }
         let n = outboxes.len() as u64;
         self.settle(source, &outboxes)?;

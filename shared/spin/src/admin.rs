@@ -262,13 +262,10 @@ pub fn erase(req: &Request, page: &PageId) -> Result<Response, Failure> {
     require_admin(req)?;
     let history_days = config::history_days()?;
     // In migration mode, what has not moved yet is handed over first, so it is erased too.
-    crate::migration::hand_over(|| {
+    crate::migration::hand_over_page(page.as_str(), || {
         let today = tally_core::history::day_of(now_ms() as i64);
         let first = today - i64::from(history_days) - 1;
-        vec![(
-            tally_core::reshard::Owner::Page(page.to_string()),
-            tally_core::reshard::page_units(page.as_str(), first..=today + 1),
-        )]
+        tally_core::reshard::page_units(page.as_str(), first..=today + 1)
     })?;
     let placement = config::placement()?;
     let shard = placement.shard_for(page.as_str().as_bytes());
@@ -303,10 +300,7 @@ pub fn erase(req: &Request, page: &PageId) -> Result<Response, Failure> {
 }
 
 fn number(text: &[u8]) -> u64 {
-    std::str::from_utf8(text)
-        .ok()
-        .and_then(|t| t.parse::<f64>().ok())
-        .map_or(0, |v| v.max(0.0) as u64)
+    tally_core::visit_store::count_of(text).unwrap_or(0)
 }
 
 fn odd() -> ShardError {

@@ -69,15 +69,12 @@ pub fn page_history(
 ) -> Result<Response, Failure> {
     let range = range(req, true)?;
     let fetch = || {
-        migration::hand_over(|| {
-            vec![(
-                Owner::Page(page.to_string()),
-                reshard::page_history_units(
-                    page.as_str(),
-                    range.days(),
-                    range.interval == Interval::Hour,
-                ),
-            )]
+        migration::hand_over_page(page.as_str(), || {
+            reshard::page_history_units(
+                page.as_str(),
+                range.days(),
+                range.interval == Interval::Hour,
+            )
         })?;
         let placement = config::placement()?;
         let shard = placement.shard_for(page.as_str().as_bytes());

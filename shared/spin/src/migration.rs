@@ -21,6 +21,7 @@ use std::rc::Rc;
 use tally_core::config::ShardConfig;
 use tally_core::reshard::{handoff_args, parse_handoff_reply, Migration, Owner, Unit};
 use tally_core::scripts::{ABSORB_MOVED, HANDOFF, RELEASE_MOVED};
+use tally_core::visit_store;
 
 use crate::config;
 use crate::respond::Failure;
@@ -131,6 +132,11 @@ pub fn hand_over(owners: impl FnOnce() -> Vec<(Owner, Vec<Unit>)>) -> Result<(),
     Ok(())
 }
 
+/// Hands over the `units` of one page (see [`hand_over`]).
+pub fn hand_over_page(page: &str, units: impl FnOnce() -> Vec<Unit>) -> Result<(), Failure> {
+    hand_over(|| vec![(Owner::Page(page.to_string()), units())])
+}
+
 /// Hands over a metric type's buckets and samples (a summary or a list of it reads them).
 pub fn hand_over_metric_type(metric_type: &str) -> Result<(), Failure> {
     hand_over(|| {
@@ -228,12 +234,16 @@ pub fn earlier_attempt<'p>(
         .collect();
     left.sort_unstable();
     left.dedup();
-    let record = format!("tally:idem:{key}");
+    let record = visit_store::idempotency_record_key(key);
     for name in left {
         let shard = migrating.shard(name)?;
         let args = [
             spin_sdk::redis::RedisParameter::Binary(record.as_bytes().to_vec()),
-            spin_sdk::redis::RedisParameter::Binary(b"f".to_vec()),
+            spin_sdk::redis::RedisParameter::Binary(
+                visit_store::IDEMPOTENCY_FINGERPRINT_FIELD
+                    .as_bytes()
+                    .to_vec(),
+            ),
         ];
         let seen = shard_io::call(&shard, |conn| {
             shard_io::binaries_or_nil(conn, "HMGET", &args)

@@ -26,7 +26,8 @@ use tally_core::rate_policy::RouteClass;
 use tally_core::scripts::{COUNT_BOT, RECORD_VISITS};
 use tally_core::validation::{self, PageId, ValidationError};
 use tally_core::visit_store::{
-    fingerprint, parse_record_reply, visitor_fingerprint, RecordOutcome, RecordRequest, PAGES_KEY,
+    count_of, fingerprint, parse_record_reply, visitor_fingerprint, RecordOutcome, RecordRequest,
+    PAGES_KEY,
 };
 
 use crate::migration::Earlier;
@@ -390,9 +391,7 @@ fn counts_now(pages: &[&PageId]) -> Result<Vec<u64>, Failure> {
         })
         .map_err(|err| err.into_failure(&shard.name))?;
         for (page, score) in group.into_iter().zip(scores) {
-            let count = score
-                .and_then(|s| String::from_utf8(s).ok()?.parse::<f64>().ok())
-                .map_or(0, |v| v as u64);
+            let count = score.as_deref().and_then(count_of).unwrap_or(0);
             counts.insert(page.as_str(), count);
         }
     }

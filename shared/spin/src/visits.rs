@@ -20,7 +20,7 @@ use crate::respond::{self, Failure};
 use crate::shard_io::{self, ShardError};
 use crate::{admin, insights};
 use crate::{config, migration, node_cache};
-use tally_core::reshard::{self, Owner};
+use tally_core::reshard;
 
 /// The suffix that asks for a badge instead of JSON.
 const BADGE_SUFFIX: &str = "/badge.svg";
@@ -99,12 +99,9 @@ fn read_counts(
     limit: &mut Admitted,
 ) -> Result<CachedRead<PageCounts>, Failure> {
     let fetch = || {
-        migration::hand_over(|| {
+        migration::hand_over_page(page.as_str(), || {
             let today = tally_core::history::day_of(crate::request_info::now_ms() as i64);
-            vec![(
-                Owner::Page(page.to_string()),
-                reshard::page_count_units(page.as_str(), today),
-            )]
+            reshard::page_count_units(page.as_str(), today)
         })?;
         let placement = config::placement()?;
         let shard = placement.shard_for(page.as_str().as_bytes());
