@@ -20,6 +20,7 @@ apt_install() {
 # Makes sure the toolchain target and redis-server are present.
 ensure_prereqs() {
   command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; return 1; }
+  warn_if_disk_low
   if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     say "adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)"
     rustup target add wasm32-wasip2
@@ -33,6 +34,17 @@ ensure_prereqs() {
   # All sources, including spin-sdk's WIT that the host's bindings are generated from.
   cargo fetch --locked --quiet
   ensure_js_deps
+}
+
+# A build from a clean clone fills target/ with about 5 GB (debug, release and wasm32 builds).
+# When the disk runs out mid-link, the linker dies of SIGBUS ("ld terminated with signal 7 [Bus
+# error]"), which says nothing about space: say it up front instead.
+warn_if_disk_low() {
+  local free_kb
+  free_kb=$(df -Pk . 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt $((6 * 1024 * 1024)) ]; then
+    say "warning: only $((free_kb / 1024)) MB free on this disk; a clean build needs about 5 GB"
+  fi
 }
 
 # Installs the dashboard's JavaScript (uPlot, pinned by components/assets/js/package-lock.json)
