@@ -387,7 +387,11 @@ fn counts_now(pages: &[&PageId]) -> Result<Vec<u64>, Failure> {
                 .map(|page| RedisParameter::Binary(page.as_str().as_bytes().to_vec())),
         );
         let scores = shard_io::call(shard, |conn| {
-            shard_io::binaries_or_nil(conn, "ZMSCORE", &args)
+            let scores = shard_io::binaries_or_nil(conn, "ZMSCORE", &args)?;
+            if scores.len() != group.len() {
+                return Err(ShardError::Protocol("ZMSCORE: one score per page".into()));
+            }
+            Ok(scores)
         })
         .map_err(|err| err.into_failure(&shard.name))?;
         for (page, score) in group.into_iter().zip(scores) {
